@@ -10,7 +10,7 @@ PY          := $(VENV)/bin/python
 BIN         := $(VENV)/bin
 COLL_ROOT   := $(CURDIR)/.build/collections
 COLL_LINK   := $(COLL_ROOT)/ansible_collections/ironclad/swarm
-SANITY_ROOT := $(CURDIR)/.build/sanity/ansible_collections/ironclad/swarm
+SANITY_ROOT := $(or $(TMPDIR),/tmp)/ironclad-swarm-sanity/ansible_collections/ironclad/swarm
 PYTHON      ?= python3
 SCENARIOS   ?= default ha
 
@@ -57,10 +57,18 @@ lab-down: venv collection host
 lint: venv collection
 	$(BIN)/ansible-lint --offline --profile production
 
-sanity: venv
+$(CURDIR)/.venv-sanity/.installed: requirements-sanity.txt
+	$(PYTHON) -m venv $(CURDIR)/.venv-sanity
+	$(CURDIR)/.venv-sanity/bin/pip install -q --disable-pip-version-check -r requirements-sanity.txt
+	touch $@
+
+sanity: host $(CURDIR)/.venv-sanity/.installed
 	rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)
 	git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ $(SANITY_ROOT)/
-	cd $(SANITY_ROOT) && $(BIN)/ansible-test sanity --venv --python 3.11 --color no
+	cd $(SANITY_ROOT) && git init -q && git add -A
+	pipver=$$($(CURDIR)/.venv-sanity/bin/python -c 'from ansible_test._internal.python_requirements import get_venv_packages as g; import types; print(g(types.SimpleNamespace(version="3.11"))["pip"])'); \
+	  mkdir -p ~/.ansible/test/cache && cp tests/tooling/get_pip_offline.py ~/.ansible/test/cache/get_pip_$${pipver//./_}.py
+	cd $(SANITY_ROOT) && $(CURDIR)/.venv-sanity/bin/ansible-test sanity --python 3.11 --color no
 
 unit: venv collection
 	$(BIN)/python -m pytest tests/unit -q

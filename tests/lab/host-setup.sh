@@ -10,6 +10,8 @@ need_pkgs=()
 command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)
 command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
 command -v rsync >/dev/null 2>&1 || need_pkgs+=(rsync)
+command -v shellcheck >/dev/null 2>&1 || need_pkgs+=(shellcheck)
+command -v git >/dev/null 2>&1 || need_pkgs+=(git)
 
 if ((${#need_pkgs[@]})); then
     if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
