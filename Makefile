@@ -49,7 +49,7 @@ images: host
 	tests/lab/build-images.sh
 
 lab: venv collection images
-	$(BIN)/ansible-playbook -i localhost, playbooks/lab.yml $(LAB_ARGS)
+	$(BIN)/ansible-playbook -i localhost, playbooks/lab.yml -e lab_inventory_file=$(CURDIR)/.build/lab-inventory.yml $(LAB_ARGS)
 
 lab-down: venv collection host
 	$(BIN)/ansible-playbook -i localhost, playbooks/lab.yml -e lab_state=absent $(LAB_ARGS)
