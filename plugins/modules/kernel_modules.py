@@ -1,0 +1,340 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) ironclad.swarm contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+DOCUMENTATION = r"""
+---
+module: kernel_modules
+short_description: Check, load and persist the kernel modules a secure Docker Swarm needs
+version_added: 0.1.0
+description:
+  - Finds out, for each requested kernel module, whether the running kernel has it
+    and how: loaded (listed in C(/proc/modules)), built in (listed in
+    C(/lib/modules/RELEASE/modules.builtin), or C(=y) in the kernel config read from
+    C(/proc/config.gz) or C(/boot/config-RELEASE)), loadable (C(modprobe --dry-run)
+    finds it), or missing.
+  - With O(state=present) it loads the modules that are loadable but not loaded yet,
+    and lists the loadable ones in a C(modules-load.d) file so that they are loaded at boot.
+    Built-in modules are never written to that file.
+  - A module the kernel lacks is reported in RV(missing) and with a warning; it never
+    makes this module fail. Decide in the playbook whether a missing module is fatal.
+author:
+  - ironclad.swarm developers (@ironclad-swarm)
+options:
+  names:
+    description:
+      - The kernel modules to look for.
+      - Each entry is a module name (V(esp4)) or alternatives separated by C(|)
+        (V(xt_u32|xt_bpf)): such an entry is satisfied by any one of them. One the
+        kernel already has wins over one that needs loading; otherwise the first
+        loadable one in the given order is loaded and persisted.
+      - C(-) and C(_) in module names are treated alike, as the kernel does.
+    type: list
+    elements: str
+    required: true
+  state:
+    description:
+      - V(present) loads what is loadable and, with O(persist=true), writes O(persist_file).
+      - V(query) only reports; it changes nothing on the host.
+    type: str
+    choices: [present, query]
+    default: present
+  persist:
+    description:
+      - With O(state=present), make O(persist_file) list exactly the chosen modules that are
+        loadable modules (not built-ins), so that systemd-modules-load loads them at boot.
+        The file is removed when no module needs listing.
+      - With V(false) the file is left as it is.
+    type: bool
+    default: true
+  persist_file:
+    description:
+      - The C(modules-load.d) file this task owns. Give each task with a different
+        O(names) list its own file, or they will keep rewriting each other's.
+    type: path
+    default: /etc/modules-load.d/ironclad-swarm.conf
+notes:
+  - Reading the kernel config needs C(CONFIG_IKCONFIG_PROC) (C(/proc/config.gz)) or a
+    C(/boot/config-RELEASE) file; without either, built-in modules are only recognised through
+    C(modules.builtin).
+  - Inside a container the kernel is the host's. Loading a module there needs the host's
+    C(/lib/modules) and C(CAP_SYS_MODULE), and loads it into the host kernel.
+requirements:
+  - C(modprobe) (Debian package C(kmod)) to find and load loadable modules.
+attributes:
+  check_mode:
+    support: full
+    description: Reports which modules would be loaded and how the persist file would change.
+  diff_mode:
+    support: full
+    description: Shows the change of O(persist_file).
+  platform:
+    support: full
+    platforms: posix
+    description: Linux only.
+seealso:
+  - name: modules-load.d(5)
+    description: The format of the persist file.
+    link: https://www.freedesktop.org/software/systemd/man/latest/modules-load.d.html
+"""
+
+EXAMPLES = r"""
+- name: Load and persist what an encrypted overlay and service VIPs need
+  ironclad.swarm.kernel_modules:
+    names:
+      - vxlan
+      - xfrm_user
+      - esp4
+      - ip_vs
+      - ip_vs_rr
+      - xt_u32|xt_bpf
+  register: kernel
+
+- name: Fail when the kernel cannot do IPsec
+  ansible.builtin.fail:
+    msg: "This kernel lacks {{ kernel.missing | join(', ') }}"
+  when: kernel.missing | length > 0
+
+- name: Only report, change nothing
+  ironclad.swarm.kernel_modules:
+    names: [esp4, esp6]
+    state: query
+  register: ipsec_modules
+"""
+
+RETURN = r"""
+kernel_release:
+  description: The running kernel's release (C(uname -r)).
+  returned: always
+  type: str
+  sample: 6.1.0-27-amd64
+modules:
+  description:
+    - Every module named in O(names), by its normalised name, with its status and the
+      evidence for it.
+    - C(status) is V(loaded), V(builtin), V(loadable) or V(missing); after this run loads a
+      module its status is V(loaded) (in check mode it stays V(loadable)).
+    - C(source) says how the status was determined, for example the file that lists
+      the module or the kernel config line.
+    - C(loaded_now) is V(true) when this run loaded the module (in check mode, would load it).
+  returned: always
+  type: dict
+  sample:
+    vxlan: {status: builtin, source: CONFIG_VXLAN=y in /proc/config.gz, loaded_now: false}
+    esp4: {status: loaded, source: loaded by modprobe, loaded_now: true}
+    ip_vs: {status: missing, source: "CONFIG_IP_VS is not set in /proc/config.gz; modprobe: FATAL: Module ip_vs not found", loaded_now: false}
+entries:
+  description: One item for each entry of O(names), in order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    entry:
+      description: The entry in canonical spelling (normalised names joined by C(|)).
+      type: str
+      sample: xt_u32|xt_bpf
+    satisfied_by:
+      description: The module that satisfies the entry, or V(null) when none does.
+      type: str
+      sample: xt_u32
+    status:
+      description: The status of RV(entries[].satisfied_by), or V(missing).
+      type: str
+      sample: builtin
+missing:
+  description: The entries of O(names) (canonical spelling) that no module satisfies.
+  returned: always
+  type: list
+  elements: str
+  sample: [esp4, ip_vs, ip_vs_rr]
+persist_file:
+  description: The persist file managed by this run.
+  returned: when O(state=present) and O(persist=true)
+  type: str
+  sample: /etc/modules-load.d/ironclad-swarm.conf
+persisted:
+  description: The modules listed in RV(persist_file) after this run (in check mode, that would be).
+  returned: when O(state=present) and O(persist=true)
+  type: list
+  elements: str
+  sample: [esp4, ip_vs, ip_vs_rr]
+"""
+
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_bytes, to_native
+
+from ansible_collections.ironclad.swarm.plugins.module_utils._kernel import (
+    STATUS_LOADABLE,
+    STATUS_LOADED,
+    KernelState,
+    ModuleStatus,
+    parse_entry,
+    read_text,
+    render_persist_file,
+    resolve_entries,
+)
+
+
+class KernelModulesManager(object):
+    """Classify the requested modules, then load and persist under state=present."""
+
+    def __init__(self, module, kernel=None):
+        self.module = module
+        self.check_mode = module.check_mode
+        self.params = module.params
+        self.kernel = kernel if kernel is not None else KernelState.from_system()
+        self.modprobe = module.get_bin_path('modprobe', opt_dirs=['/usr/sbin', '/sbin'])
+        self.changed = False
+        self.diff = None
+        self.loaded_now = set()
+
+    def _last_line(self, *texts):
+        for text in texts:
+            lines = [line.strip() for line in (text or '').splitlines() if line.strip()]
+            if lines:
+                return lines[-1]
+        return ''
+
+    def probe(self, name):
+        """Ask modprobe whether name can be loaded, without loading it."""
+        if self.modprobe is None:
+            return False, 'modprobe not found (install kmod)'
+        rc, out, err = self.module.run_command([self.modprobe, '--dry-run', '--verbose', name])
+        if rc == 0:
+            detail = self._last_line(out)
+            return True, 'modprobe --dry-run: %s' % detail if detail else 'modprobe --dry-run found it'
+        return False, 'modprobe --dry-run: %s' % (self._last_line(err, out) or 'exit code %d' % rc)
+
+    def load(self, status):
+        """Load a loadable module; returns its new status."""
+        if self.check_mode:
+            self.loaded_now.add(status.name)
+            return status
+        rc, out, err = self.module.run_command([self.modprobe, status.name])
+        if rc != 0:
+            reason = self._last_line(err, out) or 'exit code %d' % rc
+            self.module.warn('modprobe %s failed: %s' % (status.name, reason))
+            return ModuleStatus(status.name, 'missing', '%s; but modprobe %s failed: %s' % (status.source, status.name, reason))
+        self.loaded_now.add(status.name)
+        return ModuleStatus(status.name, STATUS_LOADED, 'loaded by modprobe')
+
+    def persist(self, names):
+        path = self.params['persist_file']
+        before = read_text(path) if os.path.exists(path) else None
+        after = render_persist_file(names)
+        if before == after:
+            return
+        self.changed = True
+        self.diff = {
+            'before_header': path,
+            'after_header': path,
+            'before': before or '',
+            'after': after or '',
+        }
+        if self.check_mode:
+            return
+        if after is None:
+            try:
+                os.unlink(path)
+            except OSError as exc:
+                self.module.fail_json(msg='Cannot remove %s: %s' % (path, to_native(exc)))
+            return
+        directory = os.path.dirname(path) or '.'
+        try:
+            if not os.path.isdir(directory):
+                os.makedirs(directory, 0o755)
+            fd, tmp = tempfile.mkstemp(dir=self.module.tmpdir)
+            with os.fdopen(fd, 'wb') as handle:
+                handle.write(to_bytes(after))
+        except (IOError, OSError) as exc:
+            self.module.fail_json(msg='Cannot write %s: %s' % (path, to_native(exc)))
+        self.module.atomic_move(tmp, path)
+        self.module.set_mode_if_different(path, '0644', False)
+
+    def run(self):
+        entries = []
+        for index, entry in enumerate(self.params['names']):
+            try:
+                entries.append(parse_entry(entry))
+            except ValueError as exc:
+                self.module.fail_json(msg='names[%d]: %s' % (index, to_native(exc)))
+        if not entries:
+            self.module.fail_json(msg='names is empty: give at least one kernel module name')
+
+        results = resolve_entries(entries, self.kernel, self.probe)
+        statuses = {}
+        for result in results:
+            for status in result.statuses:
+                statuses[status.name] = status
+
+        state = self.params['state']
+        if state == 'present':
+            for result in results:
+                chosen = result.chosen
+                if chosen is not None and chosen.status == STATUS_LOADABLE and chosen.name not in self.loaded_now:
+                    new = self.load(chosen)
+                    statuses[new.name] = new
+                    self.changed = True
+                    result.statuses = [new if s.name == new.name else s for s in result.statuses]
+                    result.chosen = new if new.present else None
+
+        response = {
+            'kernel_release': self.kernel.release,
+            'modules': dict(
+                (name, dict(status.as_dict(), loaded_now=name in self.loaded_now))
+                for name, status in statuses.items()),
+            'entries': [
+                {
+                    'entry': result.entry,
+                    'satisfied_by': result.chosen.name if result.chosen else None,
+                    'status': result.chosen.status if result.chosen else 'missing',
+                }
+                for result in results],
+            'missing': [result.entry for result in results if result.chosen is None],
+        }
+
+        if state == 'present' and self.params['persist']:
+            persisted = []
+            for result in results:
+                chosen = result.chosen
+                if chosen is not None and chosen.status in (STATUS_LOADED, STATUS_LOADABLE) and chosen.name not in persisted:
+                    persisted.append(chosen.name)
+            self.persist(persisted)
+            response['persist_file'] = self.params['persist_file']
+            response['persisted'] = persisted
+
+        if state == 'present' and response['missing']:
+            self.module.warn('The running kernel (%s) lacks %s' % (
+                self.kernel.release, ', '.join(response['missing'])))
+
+        response['changed'] = self.changed
+        if self.diff is not None and self.module._diff:
+            response['diff'] = self.diff
+        self.module.exit_json(**response)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            names=dict(type='list', elements='str', required=True),
+            state=dict(type='str', choices=['present', 'query'], default='present'),
+            persist=dict(type='bool', default=True),
+            persist_file=dict(type='path', default='/etc/modules-load.d/ironclad-swarm.conf'),
+        ),
+        supports_check_mode=True,
+    )
+    KernelModulesManager(module).run()
+
+
+if __name__ == '__main__':
+    main()

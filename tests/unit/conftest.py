@@ -1,0 +1,24 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ironclad.swarm contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Make the collection importable as ansible_collections.ironclad.swarm.
+
+`make collection` links the repository to .build/collections/ansible_collections/ironclad/swarm;
+put that root on sys.path (creating the link when it is missing) so that
+``from ansible_collections.ironclad.swarm.plugins... import ...`` works under pytest.
+"""
+
+import os
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+COLLECTIONS_ROOT = os.path.join(REPO, '.build', 'collections')
+LINK = os.path.join(COLLECTIONS_ROOT, 'ansible_collections', 'ironclad', 'swarm')
+
+if not os.path.lexists(LINK):
+    os.makedirs(os.path.dirname(LINK), exist_ok=True)
+    os.symlink(os.path.join('..', '..', '..', '..'), LINK)
+
+if COLLECTIONS_ROOT not in sys.path:
+    sys.path.insert(0, COLLECTIONS_ROOT)
