@@ -213,7 +213,7 @@ def swarm_inventory(reports, managers, workers):
     by_name = {}
     for report in _require_list(reports, 'reports'):
         if isinstance(report, dict) and report.get('name'):
-            by_name[to_text(report['name'])] = report.get('swarm')
+            by_name[to_text(report['name'])] = report
     result = []
     seen = set()
     for want, names in (('manager', managers), ('worker', workers)):
@@ -221,7 +221,9 @@ def swarm_inventory(reports, managers, workers):
             if name in seen:
                 continue
             seen.add(name)
-            result.append({'name': name, 'want': want, 'swarm': by_name.get(name)})
+            report = by_name.get(name) or {}
+            result.append({'name': name, 'want': want, 'swarm': report.get('swarm'),
+                           'hostname': to_text(report.get('hostname') or '')})
     return result
 
 
@@ -312,11 +314,17 @@ def swarm_plan(hosts, nodes, anchor, reconcile=False):
                 result_hosts[first]['action'] = 'init' if result_hosts[first]['action'] == 'join' else 'reinit'
 
     known_ids = set(e['node_id'] for e in result_hosts.values() if e['status'] == MEMBER)
+    engine_names = dict((h.get('hostname'), h['name']) for h in hosts if h.get('hostname'))
     stale = [_node_summary(node) for node in nodes if node.get('ID') not in known_ids]
     stale.sort(key=lambda row: (row['role'] == 'manager', row['hostname'], row['id']))
     for row in stale:
-        drift.append('node %s (%s, %s, %s) is in the swarm but not in the inventory%s'
-                     % (row['hostname'], row['id'], row['role'], row['status'],
+        row['old_entry_of'] = engine_names.get(row['hostname'], '')
+        if row['old_entry_of']:
+            what = 'is an old entry of inventory host %s (which has another node ID now)' % row['old_entry_of']
+        else:
+            what = 'is in the swarm but not in the inventory'
+        drift.append('node %s (%s, %s, %s) %s%s'
+                     % (row['hostname'], row['id'], row['role'], row['status'], what,
                         '' if reconcile else ': set cluster_reconcile=true to remove it'))
     prune_blocked = ''
     if stale and unidentified:
@@ -349,7 +357,11 @@ def swarm_quorum(nodes, node_id):
     """Can ``node_id`` be demoted or removed without the managers losing quorum?"""
     nodes = _require_list(nodes, 'nodes')
     managers = [n for n in nodes if _node_role(n) == 'manager' and n.get('ManagerStatus')]
-    reachable = [n for n in managers if (n.get('ManagerStatus') or {}).get('Reachability') == 'reachable']
+    # Docker keeps reporting a manager that left as "reachable" for a while; count a manager
+    # only when its node is also ready, so that the check errs on the side of refusing.
+    reachable = [n for n in managers
+                 if (n.get('ManagerStatus') or {}).get('Reachability') == 'reachable'
+                 and (n.get('Status') or {}).get('State') == 'ready']
     target = None
     for node in nodes:
         if node.get('ID') == node_id:
