@@ -16,7 +16,7 @@ short_description: Check, load and persist the kernel modules a secure Docker Sw
 version_added: 0.1.0
 description:
   - Finds out, for each requested kernel module, whether the running kernel has it
-    and how: loaded (listed in C(/proc/modules)), built in (listed in
+    and how. It is loaded (listed in C(/proc/modules)), built in (listed in
     C(/lib/modules/RELEASE/modules.builtin), or C(=y) in the kernel config read from
     C(/proc/config.gz) or C(/boot/config-RELEASE)), loadable (C(modprobe --dry-run)
     finds it), or missing.
@@ -32,7 +32,7 @@ options:
     description:
       - The kernel modules to look for.
       - Each entry is a module name (V(esp4)) or alternatives separated by C(|)
-        (V(xt_u32|xt_bpf)): such an entry is satisfied by any one of them. One the
+        (V(xt_u32|xt_bpf)), which any one of them satisfies. One the
         kernel already has wins over one that needs loading; otherwise the first
         loadable one in the given order is loaded and persisted.
       - C(-) and C(_) in module names are treated alike, as the kernel does.

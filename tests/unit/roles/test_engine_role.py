@@ -53,7 +53,7 @@ def run_playbook(tmp_path, tasks_from, extra_vars, check=False, gather=False):
     cmd = [PLAYBOOK_BIN, '-i', 'localhost,', '-c', 'local', str(playbook), '-e', '@%s' % (tmp_path / 'vars.json')]
     if check:
         cmd += ['--check', '--diff']
-    proc = subprocess.run(cmd, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=300, check=False)
     try:
         report = json.loads(proc.stdout)
     except ValueError:

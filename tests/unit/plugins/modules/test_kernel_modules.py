@@ -114,7 +114,11 @@ def run_module(monkeypatch, host, args, check_mode=False, diff=False):
 
     monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
     monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, args, **kw: host.run_command(module, args, **kw))
+
+    def run_command(module, args, **kwargs):
+        return host.run_command(module, args, **kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, 'run_command', run_command)
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path',
                         lambda module, name, required=False, opt_dirs=None: host.modprobe)
     monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda module, msg: host.warnings.append(msg))
