@@ -15,6 +15,7 @@ PYTHON      ?= python3
 SCENARIOS   ?= default ha
 
 export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
+export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR := $(if $(CI),0,1)
 export ANSIBLE_PIPELINING := True
 export ANSIBLE_NOCOLOR := $(if $(CI),1,0)
