@@ -151,6 +151,24 @@ class Engine:
             raise EngineError("Docker refused to create network '%s': %s" % (name, explain(error)))
         return created.get('Id') or created.get('ID')
 
+    def wait_for_network(self, network_id, ready, wait):
+        """Inspect a network until ready(network) holds, for up to wait seconds; the last inspect either way."""
+        deadline = time.time() + wait
+        while True:
+            network = self.inspect_network(network_id)
+            if network is None or ready(network) or time.time() >= deadline:
+                return network
+            time.sleep(0.5)
+
+    def wait_for_name_free(self, name, wait):
+        """Wait until no network on this engine has the name; EngineError after wait seconds."""
+        deadline = time.time() + wait
+        while self.networks_named(name):
+            if time.time() >= deadline:
+                raise EngineError("A network named '%s' is still listed %d seconds after its removal."
+                                  % (name, wait))
+            time.sleep(0.5)
+
     def remove_network(self, network_id, wait=0):
         """Remove a network; while tasks are still shutting down on it, retry for up to wait seconds."""
         deadline = time.time() + wait

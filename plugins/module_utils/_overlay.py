@@ -59,6 +59,14 @@ def is_encrypted(options):
     return ENCRYPTED_KEY in (options or {})
 
 
+def is_allocated(network):
+    """Whether the swarm allocator has filled in a new overlay network (its VXLAN ids and subnets).
+
+    Right after a create, a manager may report the network without its options and subnets.
+    """
+    return VXLANID_KEY in (network.get('Options') or {}) and bool(((network.get('IPAM') or {}).get('Config')))
+
+
 def container_mtu(network_mtu, encrypted):
     """The MTU Docker gives container interfaces on an overlay network.
 

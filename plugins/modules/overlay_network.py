@@ -329,6 +329,11 @@ def argument_spec():
     return spec
 
 
+def _sentence(error):
+    text = ('%s' % error).strip()
+    return text if text.endswith('.') else text + '.'
+
+
 def _aliases(entry):
     aliases = entry.get('Aliases') or []
     return ' (aliases: %s)' % ', '.join(aliases) if aliases else ''
@@ -493,7 +498,7 @@ class OverlayNetworkManager:
             self.set_outcome(wanted)
             return
         network_id = self.engine.create_network(self.name, _overlay.create_arguments(wanted))
-        network = self.engine.inspect_network(network_id)
+        network = self.engine.wait_for_network(network_id, _overlay.is_allocated, self.params['timeout'])
         self.result['network'] = network
         self.set_outcome(_overlay.canonical_live(network))
         return network_id
@@ -523,17 +528,22 @@ class OverlayNetworkManager:
             for service in publishing:
                 self.update(service, _overlay.spec_without_ingress_ports(service['Spec']),
                             'unpublished the routing-mesh ports of service %s' % service['Spec']['Name'])
+            # Let the rolling updates finish, so that no task is still on the network.
+            for service, previous in self.updated:
+                self.engine.wait_for_update(service['ID'], previous, wait)
             self.engine.remove_network(live['Id'], wait=wait)
         except EngineError as error:
             self.roll_back(self.updated)
-            self.fail('%s Nothing was recreated; the services were given their network back.' % error)
+            self.fail('%s Nothing was recreated; the services were given their network back.' % _sentence(error))
         self.actions.append('removed network %s (%s)' % (live['Name'], live['Id']))
         try:
+            # A manager forgets a removed network only once its own endpoints on it are gone.
+            self.engine.wait_for_name_free(live['Name'], wait)
             network_id = self.create(wanted)
         except EngineError as error:
             self.fail('%s The old network is removed; these services are detached from it: %s. Fix the '
-                      'declaration and run again to create it and attach them.'
-                      % (error, ', '.join(self.result['services']) or 'none'))
+                      'cause and run again to create it and attach them.'
+                      % (_sentence(error), ', '.join(self.result['services']) or 'none'))
         detach_updates = len(self.updated)
         try:
             for service, entry in attached:
