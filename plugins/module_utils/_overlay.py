@@ -216,9 +216,14 @@ def check_overlaps(ipam, networks, default_pools, own_ids=()):
     """Errors for declared subnets that overlap another network or the swarm's default address pool.
 
     networks: the engine's network list (each with Name, Id, Scope, IPAM.Config);
-    own_ids: ids of the network being managed, which may keep its own subnets.
+    own_ids: ids of the network being managed, which may keep its own subnets (a subnet it
+    already holds is not checked against the pool either: the swarm has reserved it).
     """
     errors = []
+    held = set()
+    for network in networks:
+        if network.get('Id') in own_ids:
+            held.update(entry['subnet'] for entry in _live_ipam(network.get('IPAM')))
     for index, entry in enumerate(ipam or []):
         subnet = ipaddress.ip_network(entry['subnet'])
         for network in networks:
@@ -232,7 +237,7 @@ def check_overlaps(ipam, networks, default_pools, own_ids=()):
                 if other.version == subnet.version and other.overlaps(subnet):
                     errors.append("ipam[%d].subnet %s overlaps %s of the %s-scoped network '%s'."
                                   % (index, subnet, other, network.get('Scope', 'local'), network.get('Name')))
-        for pool in default_pools or []:
+        for pool in [] if entry['subnet'] in held else default_pools or []:
             try:
                 pool_net = ipaddress.ip_network('%s' % pool, strict=False)
             except ValueError:

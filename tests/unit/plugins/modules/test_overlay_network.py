@@ -1,0 +1,379 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ironclad.swarm contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""ironclad.swarm.overlay_network against an engine made of outputs recorded on the lab.
+
+FakeAPIClient stands in for docker.APIClient: it answers inspect and list calls with the
+recordings under tests/unit/fixtures/docker and records every call that would change something.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.ironclad.swarm.plugins.module_utils import _docker
+from ansible_collections.ironclad.swarm.plugins.modules import overlay_network
+
+FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'docker')
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name + '.json')) as handle:
+        return json.load(handle)
+
+
+class ExitJson(Exception):
+    pass
+
+
+class FailJson(Exception):
+    pass
+
+
+class APIError(_docker.APIError):
+    def __init__(self, explanation):
+        Exception.__init__(self, explanation)
+        self.explanation = explanation
+
+
+class FakeAPIClient:
+    """The lab manager as recorded; mutations are applied to a copy and logged in .calls."""
+
+    def __init__(self, networks=(), services=(), tasks=(), info=None):
+        self.calls = []
+        self.info_data = info or fixture('info')
+        self.swarm = fixture('swarm')
+        self.nets = dict((n['Id'], copy.deepcopy(n)) for n in networks)
+        self.svcs = dict((s['ID'], copy.deepcopy(s)) for s in services)
+        self.task_list = list(tasks)
+        self.nodes = dict((n['ID'], n) for n in fixture('nodes'))
+        self.created = 0
+
+    # read
+    def info(self):
+        return self.info_data
+
+    def inspect_swarm(self):
+        if not self.info_data['Swarm'].get('ControlAvailable'):
+            raise APIError("This node is not a swarm manager.")
+        return self.swarm
+
+    def networks(self, names=None):
+        found = [n for n in self.nets.values() if not names or any(name in n['Name'] for name in names)]
+        return [dict((k, v) for k, v in n.items() if k not in ('Services', 'Peers')) for n in found]
+
+    def inspect_network(self, net_id, verbose=False):
+        if net_id not in self.nets:
+            raise _docker.NotFound('network %s not found' % net_id)
+        network = copy.deepcopy(self.nets[net_id])
+        if not verbose:
+            network.pop('Services', None)
+            network.pop('Peers', None)
+        return network
+
+    def services(self):
+        return copy.deepcopy(list(self.svcs.values()))
+
+    def inspect_service(self, service_id):
+        return copy.deepcopy(self.svcs[service_id])
+
+    def tasks(self, filters=None):
+        assert filters == {'runtime': 'attachment', 'desired-state': 'running'}
+        return self.task_list
+
+    def inspect_node(self, node_id):
+        return self.nodes[node_id]
+
+    # write
+    def create_network(self, name, **kwargs):
+        self.calls.append(('create_network', name, kwargs))
+        self.created += 1
+        network_id = 'new%022d' % self.created
+        options = dict(kwargs.get('options') or {})
+        options['com.docker.network.driver.overlay.vxlanid_list'] = str(4200 + self.created)
+        ipam = kwargs.get('ipam') or {'Config': [{'Subnet': '10.0.%d.0/24' % (100 + self.created),
+                                                 'Gateway': '10.0.%d.1' % (100 + self.created)}]}
+        self.nets[network_id] = {
+            'Name': name, 'Id': network_id, 'Driver': 'overlay', 'Scope': 'swarm',
+            'EnableIPv6': bool(kwargs.get('enable_ipv6')), 'Internal': kwargs['internal'],
+            'Attachable': kwargs['attachable'], 'Ingress': bool(kwargs.get('ingress')),
+            'IPAM': {'Driver': 'default', 'Options': None, 'Config': ipam['Config']},
+            'Options': options, 'Labels': kwargs.get('labels'), 'Containers': None,
+        }
+        return {'Id': network_id, 'Warning': ''}
+
+    def remove_network(self, net_id):
+        self.calls.append(('remove_network', net_id))
+        for service in self.svcs.values():
+            for entry in service['Spec']['TaskTemplate'].get('Networks') or []:
+                if entry['Target'] == net_id:
+                    raise APIError('rpc error: code = FailedPrecondition desc = network %s is in use by service %s'
+                                   % (net_id, service['ID']))
+        del self.nets[net_id]
+
+    def update_service(self, service_id, version, **kwargs):
+        self.calls.append(('update_service', service_id, version, kwargs))
+        service = self.svcs[service_id]
+        assert version == service['Version']['Index'], 'stale version'
+        spec = service['Spec']
+        spec['TaskTemplate'] = dict(kwargs['task_template'], Networks=kwargs['networks'])
+        service['Version']['Index'] += 1
+        service['UpdateStatus'] = {'State': 'completed', 'StartedAt': str(service['Version']['Index'])}
+        return {}
+
+
+def exit_json(module, **kwargs):
+    raise ExitJson(kwargs)
+
+
+def fail_json(module, **kwargs):
+    raise FailJson(kwargs)
+
+
+def run_module(monkeypatch, client, args, check_mode=False, diff=False, ip_json=None):
+    def run_command(module, argv, **kwargs):
+        assert argv == ['ip', '-j', 'address', 'show']
+        return 0, json.dumps(ip_json if ip_json is not None else fixture('ip-addr-manager')), ''
+
+    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
+    monkeypatch.setattr(basic.AnsibleModule, 'run_command', run_command)
+    monkeypatch.setattr(_docker, 'HAS_DOCKER_SDK', True)
+    monkeypatch.setattr(_docker, 'docker', type('docker', (), {'APIClient': lambda *a, **k: client}))
+    monkeypatch.setattr(_docker.time, 'sleep', lambda seconds: None)
+    args = dict(args)
+    args['_ansible_check_mode'] = check_mode
+    args['_ansible_diff'] = diff
+    with patch_module_args(args):
+        with pytest.raises((ExitJson, FailJson)) as exc:
+            overlay_network.main()
+    return ('failed' if exc.type is FailJson else 'ok'), exc.value.args[0]
+
+
+def changes(client):
+    return [call[0] for call in client.calls]
+
+
+FULL = fixture('network-full-verbose')
+FULL_ARGS = dict(name='fx-full', attachable=True, internal=True, mtu=1400, labels={'team': 'a', 'tier': 'db'},
+                 ipam=[{'subnet': '10.50.0.0/24', 'gateway': '10.50.0.1', 'ip_range': '10.50.0.128/25'}])
+SERVICE = fixture('service-fx-svc')
+ALL_NETWORKS = fixture('networks')
+
+
+def lab(with_standalone=True, services=(SERVICE,)):
+    networks = [n for n in ALL_NETWORKS if n['Id'] != FULL['Id']] + [FULL]
+    tasks = fixture('tasks-attachment') if with_standalone else []
+    return FakeAPIClient(networks=networks, services=services, tasks=tasks)
+
+
+# create and idempotence
+
+def test_create_in_check_mode_changes_nothing(monkeypatch):
+    client = lab()
+    status, result = run_module(monkeypatch, client, dict(name='app', ipam=[{'subnet': '172.30.0.0/24'}]),
+                                check_mode=True, diff=True)
+    assert status == 'ok' and result['changed']
+    assert client.calls == []
+    assert result['actions'] == ['created network app']
+    assert result['network'] == {}
+    assert result['encrypted'] is True and result['container_mtu'] == 1424
+    assert result['diff']['before'] == {}
+    assert result['diff']['after']['ipam'] == [{'subnet': '172.30.0.0/24', 'gateway': None, 'ip_range': None}]
+
+
+def test_create_is_encrypted_and_spelt_one_way(monkeypatch):
+    client = lab()
+    status, result = run_module(monkeypatch, client, dict(name='app', mtu='auto'))
+    assert status == 'ok' and result['changed']
+    [(call, name, kwargs)] = client.calls
+    assert (call, name) == ('create_network', 'app')
+    assert kwargs['options'] == {'encrypted': 'true', 'com.docker.network.driver.mtu': '1500'}
+    assert kwargs['scope'] == 'swarm' and kwargs['driver'] == 'overlay'
+    assert result['network']['Name'] == 'app' and result['encrypted'] is True
+
+
+def test_the_recorded_network_declared_as_it_is_is_unchanged(monkeypatch):
+    for check_mode in (False, True):
+        client = lab()
+        status, result = run_module(monkeypatch, client, FULL_ARGS, check_mode=check_mode)
+        assert status == 'ok' and not result['changed'], result
+        assert client.calls == [] and result['actions'] == [] and result['differences'] == []
+        assert result['network']['Id'] == FULL['Id']
+        assert result['container_mtu'] == 1324
+
+
+# refusals before any change
+
+def test_a_typo_fails_before_the_engine_is_asked(monkeypatch):
+    client = lab()
+    status, result = run_module(monkeypatch, client, dict(name='app', driver_options={'encrytped': 'true'}))
+    assert status == 'failed'
+    assert result['msg'] == ("driver_options.encrytped is not an option of Docker's overlay driver, which would "
+                             "ignore it silently; did you mean 'encrypted'? Use the encrypted option of this module.")
+    assert client.calls == [] and not result['changed']
+
+
+def test_every_declaration_error_is_reported_at_once(monkeypatch):
+    status, result = run_module(monkeypatch, lab(), dict(
+        name='app', driver_options={'encrypted': ''}, mtu='big', ipam=[{'subnet': '10.20.0.1/24'}]))
+    assert status == 'failed'
+    assert result['msg'] == (
+        "driver_options.encrypted: set it with the encrypted option of this module, not in driver_options (Docker "
+        "encrypts whenever the key 'encrypted' is present, whatever its value). mtu: 'big' is neither an integer nor "
+        "'auto'. ipam[0].subnet: '10.20.0.1/24' is not a network address (host bits are set); did you mean "
+        "'10.20.0.0/24'?")
+
+
+def test_overlap_fails_naming_both(monkeypatch):
+    client = lab()
+    status, result = run_module(monkeypatch, client, dict(name='app', ipam=[{'subnet': '10.50.0.0/25'}]))
+    assert status == 'failed' and client.calls == []
+    assert result['msg'] == ("ipam[0].subnet 10.50.0.0/25 overlaps 10.50.0.0/24 of the swarm-scoped network "
+                             "'fx-full'. ipam[0].subnet 10.50.0.0/25 overlaps the swarm's default address pool "
+                             "10.0.0.0/8, from which Docker gives subnets to networks declared without one; choose "
+                             "a subnet outside it.")
+
+
+def test_a_name_taken_by_a_bridge_fails(monkeypatch):
+    bridge = fixture('network-bridge')
+    client = FakeAPIClient(networks=[bridge])
+    status, result = run_module(monkeypatch, client, dict(name='fx-bridge'))
+    assert status == 'failed' and client.calls == []
+    assert result['msg'] == ("The name 'fx-bridge' is taken by a bridge network of scope local (%s), not a swarm "
+                             "overlay network. Choose another name, or remove that network first." % bridge['Id'][:12])
+
+
+# drift
+
+def test_drift_with_recreate_never_lists_every_difference(monkeypatch):
+    client = lab()
+    args = dict(FULL_ARGS, encrypted=False, ipam=[{'subnet': '172.30.5.0/24'}])
+    for check_mode in (True, False):
+        status, result = run_module(monkeypatch, client, args, check_mode=check_mode)
+        assert status == 'failed' and client.calls == [] and not result['changed']
+        assert result['msg'] == (
+            "Network 'fx-full' differs from its declaration in what Docker cannot change in place: encrypted is true, "
+            "declared false; ipam is 10.50.0.0/24 (gateway 10.50.0.1, ip_range 10.50.0.128/25), declared "
+            "172.30.5.0/24. Set recreate to safe to recreate it (attached services are detached and attached again "
+            "with the same aliases), or change the declaration to match.")
+        assert [d['field'] for d in result['differences']] == ['encrypted', 'ipam']
+
+
+def test_recreate_safe_refuses_with_a_standalone_container_named(monkeypatch):
+    client = lab(with_standalone=True)
+    status, result = run_module(monkeypatch, client, dict(FULL_ARGS, ipam=[{'subnet': '172.30.5.0/24'}],
+                                                          recreate='safe'))
+    assert status == 'failed' and client.calls == []
+    assert result['msg'] == (
+        "recreate=safe refuses to recreate network 'fx-full': standalone containers are attached and Docker cannot "
+        "re-attach them for you: fx-standalone (on node net-dev-w1). Stop them or disconnect them (docker network "
+        "disconnect fx-full CONTAINER), then run again.")
+
+
+def test_recreate_safe_detaches_recreates_and_attaches_with_the_same_aliases(monkeypatch):
+    args = dict(FULL_ARGS, ipam=[{'subnet': '172.30.5.0/24'}], recreate='safe')
+    client = lab(with_standalone=False)
+    status, planned = run_module(monkeypatch, client, args, check_mode=True, diff=True)
+    assert status == 'ok' and planned['changed'] and client.calls == []
+    assert planned['services'] == ['fx-svc']
+    assert planned['diff']['before']['ipam'][0]['subnet'] == '10.50.0.0/24'
+    assert planned['diff']['after']['ipam'][0]['subnet'] == '172.30.5.0/24'
+
+    status, result = run_module(monkeypatch, client, args)
+    assert status == 'ok' and result['changed'], result
+    assert changes(client) == ['update_service', 'remove_network', 'create_network', 'update_service']
+    assert result['actions'] == planned['actions'] == [
+        'detached network fx-full from service fx-svc (aliases: db, db-primary)',
+        'removed network fx-full (%s)' % FULL['Id'],
+        'created network fx-full',
+        'attached network fx-full to service fx-svc (aliases: db, db-primary)',
+    ]
+    new_id = result['network']['Id']
+    assert new_id != FULL['Id'] and result['network']['IPAM']['Config'][0]['Subnet'] == '172.30.5.0/24'
+    service = client.svcs[SERVICE['ID']]
+    assert service['Spec']['TaskTemplate']['Networks'][-1] == {'Target': new_id, 'Aliases': ['db', 'db-primary']}
+    assert service['Spec']['Mode'] == SERVICE['Spec']['Mode']
+    detach = client.calls[0][3]
+    assert [n['Target'] for n in detach['networks']] == ['l9jytao520ksz804qtnuaspnz']
+    assert detach['mode'] == SERVICE['Spec']['Mode'] and detach['endpoint_spec'] == SERVICE['Spec']['EndpointSpec']
+
+    client.calls = []
+    status, again = run_module(monkeypatch, client, args)
+    assert status == 'ok' and not again['changed'] and client.calls == []
+
+
+# absent
+
+def test_absent_refuses_while_in_use(monkeypatch):
+    client = lab(with_standalone=True)
+    status, result = run_module(monkeypatch, client, dict(name='fx-full', state='absent'))
+    assert status == 'failed' and client.calls == []
+    assert result['msg'] == ("Network 'fx-full' is still in use, remove it from these first: service fx-svc, "
+                             "fx-standalone (on node net-dev-w1).")
+
+
+def test_absent_removes_once(monkeypatch):
+    client = lab(with_standalone=False, services=())
+    status, result = run_module(monkeypatch, client, dict(name='fx-full', state='absent'), check_mode=True, diff=True)
+    assert status == 'ok' and result['changed'] and client.calls == []
+    assert result['diff']['after'] == {} and result['diff']['before']['name'] == 'fx-full'
+    status, result = run_module(monkeypatch, client, dict(name='fx-full', state='absent'))
+    assert status == 'ok' and result['changed'] and changes(client) == ['remove_network']
+    status, result = run_module(monkeypatch, client, dict(name='fx-full', state='absent'))
+    assert status == 'ok' and not result['changed']
+
+
+# engine errors
+
+def test_a_worker_is_refused(monkeypatch):
+    info = dict(fixture('info'), Swarm=fixture('info-swarm-worker'))
+    client = FakeAPIClient(info=info)
+    status, result = run_module(monkeypatch, client, dict(name='app'))
+    assert status == 'failed'
+    assert result['msg'] == (
+        'This node (172.21.0.3) is a swarm worker; networks can only be managed on a manager. Run the task on a host '
+        'of the managers group (the networks role uses the first host of networks_managers_group).')
+
+
+def test_a_node_outside_any_swarm_is_refused(monkeypatch):
+    info = dict(fixture('info'), Swarm={'LocalNodeState': 'inactive', 'ControlAvailable': False})
+    status, result = run_module(monkeypatch, FakeAPIClient(info=info), dict(name='app'))
+    assert status == 'failed'
+    assert result['msg'] == ('This node is not an active swarm member (LocalNodeState: inactive). Run the '
+                             'ironclad.swarm.cluster role first, and run this module on a swarm manager.')
+
+
+def test_an_unreachable_engine_says_where_it_looked(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise _docker.DockerException('Error while fetching server API version: connection refused')
+
+    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
+    monkeypatch.setattr(_docker, 'HAS_DOCKER_SDK', True)
+    monkeypatch.setattr(_docker, 'docker', type('docker', (), {'APIClient': staticmethod(refuse)}))
+    with patch_module_args(dict(name='app', docker_host='unix:///run/nothing.sock')):
+        with pytest.raises(FailJson) as exc:
+            overlay_network.main()
+    assert exc.value.args[0]['msg'] == (
+        'Cannot reach the Docker Engine at unix:///run/nothing.sock: Error while fetching server API version: '
+        'connection refused. Is dockerd running on this host, and may this user use its socket (run as root or with '
+        'become)?')
+
+
+def test_a_missing_sdk_is_reported_with_missing_required_lib(monkeypatch):
+    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
+    monkeypatch.setattr(_docker, 'HAS_DOCKER_SDK', False)
+    with patch_module_args(dict(name='app')):
+        with pytest.raises(FailJson) as exc:
+            overlay_network.main()
+    assert exc.value.args[0]['msg'].startswith(
+        'Failed to import the required Python library (docker (the Docker SDK for Python; Debian package '
+        'python3-docker))')
