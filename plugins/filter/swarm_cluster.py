@@ -227,8 +227,13 @@ def swarm_inventory(reports, managers, workers):
     return result
 
 
-def swarm_plan(hosts, nodes, anchor, reconcile=False):
-    """Classify every inventory host against the anchor's swarm and decide what to do."""
+def swarm_plan(hosts, nodes, anchor, reconcile=False, remove_departed=False):
+    """Classify every inventory host against the anchor's swarm and decide what to do.
+
+    Drift of inventory hosts (another swarm, wrong role, an old node entry left behind
+    when the host joined again) is fixed only with ``reconcile``; nodes of the swarm
+    that match no inventory host are removed (``prune``) only with ``remove_departed``.
+    """
     hosts = _check_hosts(hosts)
     nodes = _require_list(nodes, 'nodes')
     if isinstance(anchor, dict):
@@ -317,15 +322,21 @@ def swarm_plan(hosts, nodes, anchor, reconcile=False):
     engine_names = dict((h.get('hostname'), h['name']) for h in hosts if h.get('hostname'))
     stale = [_node_summary(node) for node in nodes if node.get('ID') not in known_ids]
     stale.sort(key=lambda row: (row['role'] == 'manager', row['hostname'], row['id']))
+    removable = []
     for row in stale:
         row['old_entry_of'] = engine_names.get(row['hostname'], '')
         if row['old_entry_of']:
+            # Drift of an inventory host (it joined again under a new ID): fixed with reconcile.
             what = 'is an old entry of inventory host %s (which has another node ID now)' % row['old_entry_of']
+            switch, allowed = 'cluster_reconcile', reconcile
         else:
             what = 'is in the swarm but not in the inventory'
+            switch, allowed = 'cluster_remove_departed', remove_departed
+        if allowed:
+            removable.append(row['id'])
         drift.append('node %s (%s, %s, %s) %s%s'
                      % (row['hostname'], row['id'], row['role'], row['status'], what,
-                        '' if reconcile else ': set cluster_reconcile=true to remove it'))
+                        '' if allowed else ': set %s=true to remove it' % switch))
     prune_blocked = ''
     if stale and unidentified:
         prune_blocked = ('not removing %d node(s) that are not in the inventory, because %s could not be '
@@ -345,7 +356,7 @@ def swarm_plan(hosts, nodes, anchor, reconcile=False):
         'promote': _names('promote'),
         'demote': _names('demote'),
         'stale': stale,
-        'prune': [] if (prune_blocked or not reconcile) else [row['id'] for row in stale],
+        'prune': [] if prune_blocked else removable,
         'prune_blocked': prune_blocked,
         'unidentified': unidentified,
         'drift': drift,

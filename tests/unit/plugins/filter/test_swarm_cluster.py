@@ -230,6 +230,9 @@ def test_plan_foreign_worker_reported_then_rejoined():
     assert [row['id'] for row in plan['stale']] == [W2_OLD]
     assert plan['stale'][0]['old_entry_of'] == 'w2'
 
+    # The old entry belongs to an inventory host: only reconcile removes it.
+    plan = sc.swarm_plan(hosts, nodes, 'm1', remove_departed=True)
+    assert plan['prune'] == []
     plan = sc.swarm_plan(hosts, nodes, 'm1', reconcile=True)
     assert plan['leave'] == ['w2'] and plan['join_workers'] == ['w2']
     assert plan['prune'] == [W2_OLD]
@@ -257,14 +260,20 @@ def test_plan_unknown_host_blocks_pruning():
              {'name': 'm2', 'want': 'manager', 'swarm': swarm_with(M2, manager=True, cluster_id='C')},
              {'name': 'w1', 'want': 'manager', 'swarm': swarm_with(W1, manager=True, cluster_id='C')},
              {'name': 'gone', 'want': 'worker', 'swarm': None}]
-    plan = sc.swarm_plan(hosts, nodes, 'm1', reconcile=True)
+    plan = sc.swarm_plan(hosts, nodes, 'm1', reconcile=True, remove_departed=True)
     assert [row['id'] for row in plan['stale']] == [M3_AS_WORKER]
     assert plan['prune'] == []
     assert plan['prune_blocked'] == ('not removing 1 node(s) that are not in the inventory, because gone could not '
                                      'be identified and might be one of them')
     hosts[3]['swarm'] = load('info_swarm_inactive.json')
-    plan = sc.swarm_plan(hosts, nodes, 'm1', reconcile=True)
+    plan = sc.swarm_plan(hosts, nodes, 'm1', reconcile=True, remove_departed=True)
     assert plan['prune'] == [M3_AS_WORKER] and plan['join_workers'] == ['gone']
+    # Removing departed nodes is its own switch, independent of reconcile.
+    plan = sc.swarm_plan(hosts, nodes, 'm1', reconcile=False, remove_departed=True)
+    assert plan['prune'] == [M3_AS_WORKER]
+    plan = sc.swarm_plan(hosts, nodes, 'm1', reconcile=True, remove_departed=False)
+    assert plan['prune'] == []
+    assert any(line.endswith('set cluster_remove_departed=true to remove it') for line in plan['drift'])
 
 
 def test_plan_locked_and_error_states():
