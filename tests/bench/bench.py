@@ -74,7 +74,7 @@ def main():
     inventory = os.path.join(work, "inventory.yml")
     lab = ["-e", "lab_name=ironclad-bench", "-e", "lab_managers=%d" % opts.managers,
            "-e", "lab_workers=%d" % opts.workers, "-e", "lab_inventory_file=%s" % inventory]
-    nodes = os.path.join(HERE, "nodes.yml")
+    nodes = os.path.join(ROOT, "tests", "lab", "nodes.yml")
     playbook(nodes, "localhost,", lab + ["-e", "lab_state=absent"])
     try:
         playbook(nodes, "localhost,", lab)

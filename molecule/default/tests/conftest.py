@@ -34,3 +34,17 @@ def inventory_groups(host):
 def is_first_manager(host, inventory_groups):
     name = host.ansible.get_variables()["inventory_hostname"]
     return name == inventory_groups["swarm_managers"][0]
+
+
+def run_site(*extra, inventories=()):
+    """Run playbooks/site.yml against the scenario's own inventory (from the controller)."""
+    import os
+    import subprocess
+
+    project = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
+    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"]]
+    for inv in inventories:
+        cmd += ["-i", inv]
+    cmd += [os.path.join(project, "playbooks", "site.yml")] + list(extra)
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    return subprocess.run(cmd, cwd=project, env=env, text=True, capture_output=True, check=False, timeout=900)

@@ -1,0 +1,101 @@
+"""Bad input fails before anything changes on any host, naming the variable.
+
+Each case runs site.yml against the converged scenario with one bad value and
+checks that (a) the run fails, (b) the output names the variable and the fix,
+and (c) no host changed: daemon.json, the engine's swarm state and the swarm's
+node list are byte-for-byte what they were before.
+"""
+
+import json
+import re
+
+import pytest
+import testinfra
+from conftest import run_site
+
+# Runs once, from the controller, against the whole scenario.
+testinfra_hosts = ["local://"]
+controller = testinfra.get_host("local://")
+NODES = ["mol-default-manager-1", "mol-default-worker-1", "mol-default-worker-2"]
+
+
+def snapshot():
+    state = {}
+    for node in NODES:
+        state[node] = {
+            "daemon.json": controller.check_output("docker exec %s sha256sum /etc/docker/daemon.json" % node),
+            "swarm": json.loads(controller.check_output(
+                "docker exec %s docker info --format '{{json .Swarm.NodeID}} {{json .Swarm.LocalNodeState}}'"
+                % node).replace(" ", ",").join("[]")),
+        }
+    state["nodes"] = controller.check_output(
+        "docker exec %s docker node ls --format '{{.ID}} {{.Hostname}} {{.Availability}} {{.ManagerStatus}}'"
+        % NODES[0])
+    state["labels"] = controller.check_output(
+        "docker exec %s docker node inspect --format '{{json .Spec.Labels}}' %s" % (NODES[0], NODES[1]))
+    return state
+
+
+@pytest.fixture(scope="module")
+def groups_file(tmp_path_factory):
+    """Extra inventory groups over the same hosts, to shape bad manager groups."""
+    path = tmp_path_factory.mktemp("inv") / "groups.yml"
+    path.write_text(
+        "two_managers:\n  hosts:\n    mol-default-manager-1:\n    mol-default-worker-1:\n"
+        "one_worker:\n  hosts:\n    mol-default-worker-2:\n"
+        "no_managers:\n  hosts: {}\n"
+        "all_workers:\n  hosts:\n    mol-default-worker-1:\n    mol-default-worker-2:\n"
+    )
+    return str(path)
+
+
+CASES = {
+    "even-managers": (
+        ["-e", "cluster_managers_group=two_managers", "-e", "cluster_workers_group=one_worker"],
+        ["cluster_allow_even_managers"]),
+    "empty-manager-group": (
+        ["-e", "cluster_managers_group=no_managers", "-e", "cluster_workers_group=all_workers"],
+        ["cluster_managers_group"]),
+    "advertise-not-on-host": (
+        ["-e", "cluster_advertise_addr=192.0.2.10"],
+        ["cluster_advertise_addr", "192.0.2.10"]),
+    "pool-not-a-cidr": (
+        ["-e", json.dumps({"cluster_default_addr_pool": ["10.10.0.0/33"]})],
+        ["cluster_default_addr_pool", "10.10.0.0/33"]),
+    "pool-host-bits": (
+        ["-e", json.dumps({"cluster_default_addr_pool": ["10.10.1.0/16"]})],
+        ["cluster_default_addr_pool", "10.10.1.0/16"]),
+    "daemon-json-wrong-type": (
+        ["-e", json.dumps({"engine_log_max_file": "three"})],
+        ["engine_log_max_file"]),
+    "daemon-options-not-a-dict": (
+        ["-e", json.dumps({"engine_daemon_options": "x"})],
+        ["engine_daemon_options"]),
+    "live-restore-refused": (
+        ["-e", json.dumps({"engine_daemon_options": {"live-restore": True}})],
+        ["engine_daemon_options", "live-restore"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_fails_first_and_changes_nothing(case, groups_file):
+    extra, must_name = CASES[case]
+    before = snapshot()
+    result = run_site(*extra, inventories=[groups_file])
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, "site.yml accepted bad input (%s):\n%s" % (case, output[-3000:])
+    for word in must_name:
+        assert word in output, "the error for %s does not name %r:\n%s" % (case, word, output[-3000:])
+    # Only the validation play ran: the play that changes hosts never started.
+    assert "PLAY [Install and configure Docker Engine]" not in output, output[-3000:]
+    assert snapshot() == before
+
+
+def test_good_input_still_converges_unchanged(groups_file):
+    """The control case: the same command line without bad values changes nothing."""
+    before = snapshot()
+    result = run_site(inventories=[groups_file])
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    changed = [int(n) for n in re.findall(r"changed=(\d+)", result.stdout)]
+    assert changed and not any(changed), result.stdout[-3000:]
+    assert snapshot() == before
