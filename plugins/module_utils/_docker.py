@@ -180,6 +180,9 @@ class Engine:
                 return
             except (APIError, DockerException) as error:
                 message = explain(error)
+                if 'not found' in message:
+                    # Already gone from the swarm; a node may still list it until its endpoints go.
+                    return
                 if 'in use by task' in message and time.time() < deadline:
                     time.sleep(1)
                     continue

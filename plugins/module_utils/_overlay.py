@@ -249,6 +249,25 @@ def check_overlaps(ipam, networks, default_pools, own_ids=()):
     return errors
 
 
+def _created_key(network):
+    """A sortable form of Docker's Created timestamp (RFC 3339, UTC, up to nanoseconds)."""
+    created = (network.get('Created') or '').rstrip('Z')
+    seconds, _dot, fraction = created.partition('.')
+    return seconds, fraction.ljust(9, '0')
+
+
+def newest(networks):
+    """(the most recently created network or None, [the others]).
+
+    A swarm holds one network per name (and one ingress network); when a manager lists more,
+    the older ones are removed networks it still keeps locally until its endpoints on them go.
+    """
+    ordered = sorted(networks, key=_created_key, reverse=True)
+    if not ordered:
+        return None, []
+    return ordered[0], ordered[1:]
+
+
 def _live_ipam(ipam):
     entries = []
     for config in ((ipam or {}).get('Config') or []):
@@ -269,11 +288,13 @@ def _live_ipam(ipam):
 def canonical_live(network):
     """A live network (inspect output) in canonical form."""
     options = dict(network.get('Options') or {})
-    mtu = options.pop(MTU_KEY, None)
-    try:
-        mtu = int(mtu) if mtu not in (None, '') else DOCKER_DEFAULT_MTU
-    except ValueError:
-        mtu = mtu
+    mtu_text = options.pop(MTU_KEY, None)
+    mtu = DOCKER_DEFAULT_MTU
+    if mtu_text not in (None, ''):
+        try:
+            mtu = int(mtu_text)
+        except ValueError:
+            mtu = mtu_text  # a value Docker would refuse today; shown as it is, so it is a difference
     encrypted = options.pop(ENCRYPTED_KEY, None) is not None
     return {
         'driver': network.get('Driver'),
@@ -403,7 +424,9 @@ def create_arguments(wanted):
     }
     if wanted['ingress']:
         arguments['ingress'] = True
-        # Docker refuses an ingress network that is attachable or internal; create() reports that.
+        # Every node keeps its old ingress sandbox, listed under the old name, until a new
+        # ingress network arrives: a duplicate-name check would wait for itself.
+        arguments['check_duplicate'] = False
     if wanted['ipam']:
         configs = []
         for entry in wanted['ipam']:

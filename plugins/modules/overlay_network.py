@@ -172,6 +172,7 @@ attributes:
   platform:
     support: full
     platforms: posix
+    description: Runs on the swarm manager whose engine it manages (Linux).
 seealso:
   - name: Docker overlay network driver
     description: Docker's documentation of overlay networks and their encryption.
@@ -349,6 +350,7 @@ class OverlayNetworkManager:
         self.name = self.params['name']
         self.actions = []
         self.updated = []
+        self.stale_ids = ()
         self.result = dict(changed=False, network={}, encrypted=False, container_mtu=None,
                            actions=self.actions, differences=[], services=[])
         self.validate()
@@ -400,18 +402,25 @@ class OverlayNetworkManager:
                 self.fail("The name '%s' is taken by a %s network of scope %s (%s), not a swarm overlay network. "
                           "Choose another name, or remove that network first."
                           % (self.name, network.get('Driver'), network.get('Scope'), network.get('Id', '')[:12]))
-        if len(matches) > 1:
-            self.fail("Several overlay networks are named '%s' (%s); remove all but one by id first."
-                      % (self.name, ', '.join(network['Id'] for network in matches)))
-        live = matches[0] if matches else None
+        live, stale = _overlay.newest(matches)
         if self.params['ingress']:
-            ingress = [network for network in self.engine.networks() if network.get('Ingress')]
-            if ingress and (live is None or live.get('Id') != ingress[0].get('Id')):
-                if live is not None:
+            current, stale_ingress = _overlay.newest([n for n in self.engine.networks() if n.get('Ingress')])
+            stale.extend(n for n in stale_ingress if n not in stale)
+            if current is not None and (live is None or live.get('Id') != current.get('Id')):
+                if live is not None and live not in stale_ingress:
                     self.fail("ingress: '%s' is an ordinary overlay network, and the swarm's ingress network is "
                               "'%s'. Choose another name for the ingress network, or remove '%s' first."
-                              % (self.name, ingress[0].get('Name'), self.name))
-                live = ingress[0]
+                              % (self.name, current.get('Name'), self.name))
+                live = current
+        elif live is not None and live.get('Ingress'):
+            self.fail("'%s' is the swarm's ingress network; declare it with ingress: true to manage it."
+                      % self.name)
+        self.stale_ids = tuple(network['Id'] for network in stale)
+        for network in stale:
+            self.module.warn(
+                "Network '%s' (%s) is also listed: a removed network that this node keeps until its own endpoints "
+                "on it are gone (for an old ingress network: until a task publishing a port runs here). Ignored."
+                % (network.get('Name'), network['Id']))
         if live is None:
             return None
         return self.engine.inspect_network(live['Id'], verbose=True)
@@ -429,8 +438,8 @@ class OverlayNetworkManager:
             name = None
             for address in _overlay.task_addresses(task):
                 name = name or names.get(address)
-            found.append('%s (on node %s)' % (name or 'container ' + container_id[:12],
-                                               self.engine.node_hostname(task.get('NodeID'))))
+            node = self.engine.node_hostname(task.get('NodeID'))
+            found.append('%s (on node %s)' % (name or 'container ' + container_id[:12], node))
         return sorted(found)
 
     # states
@@ -445,7 +454,7 @@ class OverlayNetworkManager:
         if before:
             before['name'] = live.get('Name')
 
-        own_ids = (live['Id'],) if live else ()
+        own_ids = ((live['Id'],) if live else ()) + self.stale_ids
         overlaps = _overlay.check_overlaps(self.ipam, self.engine.networks(), swarm.get('DefaultAddrPool'), own_ids)
         if overlaps:
             self.fail(' '.join(overlaps))
@@ -537,8 +546,10 @@ class OverlayNetworkManager:
             self.fail('%s Nothing was recreated; the services were given their network back.' % _sentence(error))
         self.actions.append('removed network %s (%s)' % (live['Name'], live['Id']))
         try:
-            # A manager forgets a removed network only once its own endpoints on it are gone.
-            self.engine.wait_for_name_free(live['Name'], wait)
+            # A manager forgets a removed network only once its own endpoints on it are gone
+            # (an ingress network: once the new one exists, so it is not waited for).
+            if not live.get('Ingress'):
+                self.engine.wait_for_name_free(live['Name'], wait)
             network_id = self.create(wanted)
         except EngineError as error:
             self.fail('%s The old network is removed; these services are detached from it: %s. Fix the '

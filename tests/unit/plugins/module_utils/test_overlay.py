@@ -342,3 +342,22 @@ def test_ingress_publishing_services():
     assert _overlay.services_publishing_ingress([published]) == [published]
     assert _overlay.spec_without_ingress_ports(published['Spec'])['EndpointSpec']['Ports'] == [
         {'Protocol': 'tcp', 'TargetPort': 81, 'PublishedPort': 8081, 'PublishMode': 'host'}]
+
+
+def test_a_removed_ingress_still_listed_is_told_from_the_current_one():
+    # Recorded on a manager after replacing the ingress network with no service publishing a port:
+    # the node lists the old ingress until a task needs the routing mesh there.
+    listed = fixture('networks-stale-ingress')
+    assert [n['Name'] for n in listed] == ['ingress', 'ingress']
+    current, stale = _overlay.newest(listed)
+    assert current['Id'].startswith('lcujirwkb3iz')
+    assert [n['Id'][:12] for n in stale] == ['fy6mj58kw2rh']
+    assert _overlay.newest([]) == (None, [])
+
+
+def test_created_timestamps_with_fewer_fraction_digits_sort_right():
+    # Docker drops trailing zeros: .88 is 880000000 ns, earlier than .8802.
+    earlier = {'Id': 'a', 'Created': '2026-11-22T03:25:05.88Z'}
+    later = {'Id': 'b', 'Created': '2026-11-22T03:25:05.8802Z'}
+    assert _overlay.newest([earlier, later]) == (later, [earlier])
+    assert _overlay.newest([later, earlier]) == (later, [earlier])

@@ -39,9 +39,10 @@ class FailJson(Exception):
 
 
 class APIError(_docker.APIError):
+    """What the SDK raises for an engine error, with the engine's words as explanation."""
+
     def __init__(self, explanation):
-        Exception.__init__(self, explanation)
-        self.explanation = explanation
+        super().__init__(explanation, explanation=explanation)
 
 
 class FakeAPIClient:
@@ -309,6 +310,49 @@ def test_recreate_safe_detaches_recreates_and_attaches_with_the_same_aliases(mon
     client.calls = []
     status, again = run_module(monkeypatch, client, args)
     assert status == 'ok' and not again['changed'] and client.calls == []
+
+
+# ingress
+
+def test_the_ingress_network_needs_ingress_true(monkeypatch):
+    client = FakeAPIClient(networks=[fixture('network-ingress')])
+    status, result = run_module(monkeypatch, client, dict(name='ingress', encrypted=False))
+    assert status == 'failed' and client.calls == []
+    assert result['msg'] == "'ingress' is the swarm's ingress network; declare it with ingress: true to manage it."
+
+
+def test_a_stale_ingress_copy_is_ignored_with_a_warning(monkeypatch):
+    warnings = []
+    monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda module, msg: warnings.append(msg))
+    client = FakeAPIClient(networks=fixture('networks-stale-ingress'))
+    status, result = run_module(monkeypatch, client, dict(name='ingress', ingress=True, encrypted=False, mtu=1500))
+    assert status == 'ok' and not result['changed'] and client.calls == []
+    assert result['network']['Id'].startswith('lcujirwkb3iz')
+    assert len(warnings) == 1 and warnings[0].startswith("Network 'ingress' (fy6mj58kw2rh")
+
+
+def test_recreating_the_ingress_unpublishes_and_republishes_ports(monkeypatch):
+    published = copy.deepcopy(SERVICE)
+    published['Spec']['TaskTemplate']['Networks'] = []
+    published['Spec']['EndpointSpec'] = {'Mode': 'vip', 'Ports': [
+        {'Protocol': 'tcp', 'TargetPort': 80, 'PublishedPort': 8080, 'PublishMode': 'ingress'}]}
+    ingress = fixture('network-ingress')
+    client = FakeAPIClient(networks=[ingress], services=[published])
+    status, result = run_module(monkeypatch, client, dict(name='ingress', ingress=True, mtu=1450, recreate='safe',
+                                                          ipam=[{'subnet': '172.27.0.0/24'}]))
+    assert status == 'ok' and result['changed'], result
+    assert result['actions'] == [
+        'unpublished the routing-mesh ports of service fx-svc',
+        'removed network ingress (%s)' % ingress['Id'],
+        'created network ingress',
+        'published the ports of service fx-svc again',
+    ]
+    [create] = [call for call in client.calls if call[0] == 'create_network']
+    assert create[2]['ingress'] is True and create[2]['check_duplicate'] is False
+    assert create[2]['options']['encrypted'] == 'true'
+    unpublish, republish = [call[3] for call in client.calls if call[0] == 'update_service']
+    assert unpublish['endpoint_spec']['Ports'] == []
+    assert republish['endpoint_spec'] == published['Spec']['EndpointSpec']
 
 
 # absent
