@@ -32,13 +32,12 @@ CONTROLLER_ONLY = {
 }
 
 
-def playbook(args, inventory, extra=(), env=None, capture=False):
+def playbook(args, inventory, extra=(), env=None):
     cmd = [os.path.join(BIN, "ansible-playbook"), "-i", inventory] + list(extra) + [args]
     full_env = dict(os.environ, **(env or {}))
     start = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, env=full_env, text=True, check=False,
-                          stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
-                          stderr=subprocess.PIPE)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     elapsed = time.monotonic() - start
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-4000:] + (proc.stdout or "")[-4000:])
@@ -83,7 +82,7 @@ def main():
 
         reruns, report = [], None
         for dummy in range(opts.repeat):
-            elapsed, out = playbook(site, inventory, capture=True,
+            elapsed, out = playbook(site, inventory,
                                     env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
             reruns.append(elapsed)
             report = json.loads(out)

@@ -11,7 +11,7 @@ import re
 
 import pytest
 import testinfra
-from conftest import run_site
+from labtest import run_site
 
 # Runs once, from the controller, against the whole scenario.
 testinfra_hosts = ["local://"]

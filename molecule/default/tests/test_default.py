@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import run_json_lines, wait_for
+from labtest import run_json_lines, wait_for
 
 
 def test_docker_service_enabled_and_running(host):

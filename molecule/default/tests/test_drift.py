@@ -13,7 +13,7 @@ import os
 import subprocess
 
 import testinfra
-from conftest import run_site, wait_for
+from labtest import run_site, wait_for
 
 testinfra_hosts = ["local://"]
 controller = testinfra.get_host("local://")

@@ -1,36 +1,9 @@
-"""Shared helpers for the lab verifiers (testinfra, run by molecule)."""
+"""Make molecule/shared/labtest.py importable and register its fixtures."""
 
-import json
-import time
+import os
+import sys
 
-import pytest
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
 
-
-def run_json_lines(host, cmd):
-    """Run a docker CLI command that prints one JSON object per line."""
-    out = host.check_output(cmd)
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
-
-
-def wait_for(predicate, timeout=120, interval=2, what="condition"):
-    """Poll predicate() until it returns a truthy value; fail with `what`."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    pytest.fail("timed out after %ss waiting for %s (last value: %r)" % (timeout, what, last))
-
-
-@pytest.fixture(scope="module")
-def inventory_groups(host):
-    """The inventory's groups as ansible sees them from this host."""
-    return host.ansible.get_variables()["groups"]
-
-
-@pytest.fixture(scope="module")
-def is_first_manager(host, inventory_groups):
-    name = host.ansible.get_variables()["inventory_hostname"]
-    return name == inventory_groups["swarm_managers"][0]
+# pylint: disable=wrong-import-position,unused-import
+from labtest import inventory_groups, is_first_manager  # noqa: E402,F401

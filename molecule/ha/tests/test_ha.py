@@ -11,7 +11,7 @@ import json
 
 import pytest
 import testinfra
-from conftest import wait_for
+from labtest import wait_for
 
 controller = testinfra.get_host("local://")
 
