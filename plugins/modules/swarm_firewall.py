@@ -1,0 +1,400 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) ironclad.swarm contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+DOCUMENTATION = r"""
+---
+module: swarm_firewall
+short_description: Fence the Docker Swarm ports with an nftables table of its own
+version_added: 0.1.0
+description:
+  - Manages one nftables table, C(inet ironclad_swarm), and never touches any other table
+    (Docker's iptables-nft tables, ufw, your own).
+  - From the addresses in O(peers) it admits TCP and UDP 7946 (gossip), UDP O(data_path_port)
+    (VXLAN) and IP protocol 50 (ESP, which encrypted overlays need); TCP 2377 is admitted from
+    peers only on packets addressed to a manager (an address in O(managers)). The same ports
+    and ESP are dropped from everyone else.
+  - Peers and managers live in named sets (C(peers4), C(peers6), C(managers4), C(managers6)),
+    so the number of rules does not depend on the size of the cluster; adding or removing a
+    node changes set elements only.
+  - Established and related traffic, loopback and O(ssh_ports) are accepted before anything is
+    dropped, so the fence never cuts the SSH session that applies it.
+  - The table is replaced in one nftables transaction (C(nft -j -f -)), so the host is never
+    without a fence half-way through a change. The module compares the table's canonical form
+    (sets, chains, rules; no handles or counter values) and changes nothing when it matches.
+  - Bad input fails naming the option, before the table is touched.
+author:
+  - ironclad.swarm developers (@ironclad-swarm)
+options:
+  state:
+    description:
+      - V(present) makes the table match the options; V(absent) deletes the table and the persist file.
+    type: str
+    choices: [present, absent]
+    default: present
+  peers:
+    description:
+      - IPv4 and IPv6 addresses or CIDR networks of every node of the swarm (this one included),
+        the addresses they advertise and send data-path traffic from.
+      - Required with O(state=present), and must not be empty, because the drop rules would then
+        cut the cluster apart.
+    type: list
+    elements: str
+    default: []
+  managers:
+    description:
+      - The addresses of the swarm's managers. TCP 2377 is admitted from peers to these addresses
+        only, so the same table serves managers and workers. Managers are added to O(peers).
+    type: list
+    elements: str
+    default: []
+  ssh_ports:
+    description:
+      - TCP ports accepted from anywhere before any drop rule, so SSH stays reachable. Must not be
+        empty with O(input_policy=drop).
+    type: list
+    elements: int
+    default: [22]
+  data_path_port:
+    description: UDP port of the swarm's data path (VXLAN), C(--data-path-port) of C(docker swarm init).
+    type: int
+    default: 4789
+  drop_unencrypted_vxlan:
+    description:
+      - Drop every packet to O(data_path_port) that did not come through IPsec (C(meta ipsec missing)),
+        from peers too. Turn it on only when every overlay network, ingress included, is encrypted:
+        plain overlay networks stop working across nodes.
+    type: bool
+    default: false
+  input_policy:
+    description:
+      - Policy of the table's input chain. V(accept) fences only the swarm ports. V(drop) fences the
+        whole host, admitting only loopback, established traffic, O(ssh_ports), the swarm ports from
+        peers, ICMP (see O(allow_icmp)) and O(allow).
+    type: str
+    choices: [accept, drop]
+    default: accept
+  allow:
+    description: Public services admitted from anywhere with O(input_policy=drop).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      port:
+        description: Port number, 1 to 65535.
+        type: int
+        required: true
+      protocol:
+        description: Transport protocol.
+        type: str
+        choices: [tcp, udp]
+        default: tcp
+  allow_icmp:
+    description:
+      - With O(input_policy=drop), accept ICMP and ICMPv6 (ping, path MTU discovery). With V(false) only
+        IPv6 neighbour discovery is accepted, without which IPv6 stops working.
+    type: bool
+    default: true
+  priority:
+    description:
+      - Priority of the input chain. Lower runs earlier. A drop in any table is final, so the priority
+        only decides which table's counters see a packet first.
+    type: int
+    default: -10
+  persist:
+    description:
+      - Write the applied table to O(persist_file) so that it is loaded again at boot (the
+        C(ironclad.swarm.firewall) role installs a systemd unit that runs C(nft -j -f) on it).
+    type: bool
+    default: true
+  persist_file:
+    description: The JSON batch loaded at boot; this module owns it.
+    type: path
+    default: /etc/ironclad-swarm/firewall.json
+notes:
+  - Docker 20.10 on Debian 12 writes its own rules through iptables-nft into tables C(ip filter) and
+    C(ip nat). This module leaves them alone; M(ironclad.swarm.firewall_audit) reads them.
+  - On nftables every base chain on the input hook sees a packet; a drop anywhere is final, an accept
+    ends only its own chain. So this table can refuse what other tables accept, but cannot admit what
+    another table drops.
+requirements:
+  - C(nft) 0.9.1 or later (Debian package C(nftables)) on the managed host.
+attributes:
+  check_mode:
+    support: full
+    description: Computes the change and has C(nft --check) validate the batch, without applying it.
+  diff_mode:
+    support: full
+    description: Shows the table (and the persist file) before and after, as nft-like text.
+  idempotent:
+    support: full
+    description: Compares the live table's canonical form with the desired one; C(changed) only on a difference.
+  platform:
+    support: full
+    platforms: posix
+    description: Linux with nftables.
+seealso:
+  - module: ironclad.swarm.firewall_audit
+  - name: nftables JSON format, libnftables-json(5)
+    description: The JSON interface used to read and write the table.
+    link: https://manpages.debian.org/bookworm/libnftables1/libnftables-json.5.en.html
+"""
+
+EXAMPLES = r"""
+- name: Fence the swarm ports on every node
+  ironclad.swarm.swarm_firewall:
+    peers: [203.0.113.10, 203.0.113.11, 198.51.100.20, "2001:db8:1::10"]
+    managers: [203.0.113.10]
+
+- name: Every overlay is encrypted, so drop VXLAN that did not come through IPsec
+  ironclad.swarm.swarm_firewall:
+    peers: "{{ swarm_addresses }}"
+    managers: "{{ swarm_manager_addresses }}"
+    drop_unencrypted_vxlan: true
+
+- name: Fence the whole host, with a web service and SSH on port 2222
+  ironclad.swarm.swarm_firewall:
+    peers: "{{ swarm_addresses }}"
+    managers: "{{ swarm_manager_addresses }}"
+    input_policy: drop
+    ssh_ports: [2222]
+    allow:
+      - {port: 80}
+      - {port: 443}
+      - {port: 443, protocol: udp}
+
+- name: Remove the fence
+  ironclad.swarm.swarm_firewall:
+    state: absent
+"""
+
+RETURN = r"""
+ruleset:
+  description: The table after this run (in check mode, as it would be), as nft-like text; empty when absent.
+  returned: always
+  type: str
+  sample: |
+    table inet ironclad_swarm {
+    	set peers4 {
+    ...
+rules:
+  description: Number of rules in the table after this run; it does not grow with the number of peers.
+  returned: always
+  type: int
+  sample: 14
+elements:
+  description: Number of set elements (peer and manager addresses or networks) after this run.
+  returned: always
+  type: int
+  sample: 4
+differences:
+  description: What differed between the live table and the desired one, in plain words (empty when nothing did).
+  returned: always
+  type: list
+  elements: str
+  sample: ["set peers4 lacks 203.0.113.12", "chain input lacks the rule \"meta l4proto esp counter drop\""]
+persist_file:
+  description: The file the table is persisted to.
+  returned: when O(persist=true)
+  type: str
+  sample: /etc/ironclad-swarm/firewall.json
+"""
+
+import json
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_bytes, to_native
+
+from ansible_collections.ironclad.swarm.plugins.module_utils._nft import (
+    TABLE_FAMILY,
+    TABLE_NAME,
+    FieldError,
+    build_spec,
+    canonical_table,
+    delete_batch,
+    desired_objects,
+    element_count,
+    parse_ruleset,
+    render_table,
+    replace_batch,
+    rule_count,
+    table_differences,
+    table_objects,
+)
+
+TABLE_LABEL = 'nft table %s %s' % (TABLE_FAMILY, TABLE_NAME)
+
+
+class NftCli(object):
+    """nft through its JSON interface, argv lists only."""
+
+    def __init__(self, module):
+        self.module = module
+        self.nft = module.get_bin_path('nft', opt_dirs=['/usr/sbin', '/sbin'])
+
+    def require(self):
+        if self.nft is None:
+            self.module.fail_json(msg='nft not found on the host: install the nftables package '
+                                      '(the ironclad.swarm.firewall role does).')
+
+    def read_table(self):
+        """Our table's objects, or None when it does not exist."""
+        rc, out, err = self.module.run_command([self.nft, '-j', 'list', 'table', TABLE_FAMILY, TABLE_NAME])
+        if rc != 0:
+            if 'No such file or directory' in err or 'does not exist' in err:
+                return None
+            self.module.fail_json(msg='nft -j list table %s %s failed: %s' % (TABLE_FAMILY, TABLE_NAME, err.strip()), rc=rc)
+        try:
+            return table_objects(parse_ruleset(out))
+        except ValueError as exc:
+            self.module.fail_json(msg='Cannot read the JSON of nft -j list table: %s' % to_native(exc))
+
+    def run_batch(self, batch, check=False):
+        argv = [self.nft, '-j'] + (['-c'] if check else []) + ['-f', '-']
+        rc, out, err = self.module.run_command(argv, data=json.dumps(batch))
+        if rc != 0:
+            self.module.fail_json(msg='nft %s the batch for table %s %s: %s' % (
+                'refused (check)' if check else 'refused', TABLE_FAMILY, TABLE_NAME, (err or out).strip()), rc=rc)
+
+
+class SwarmFirewall(object):
+
+    def __init__(self, module, nft=None):
+        self.module = module
+        self.params = module.params
+        self.check_mode = module.check_mode
+        self.nft = nft if nft is not None else NftCli(module)
+        self.changed = False
+        self.diff = []
+
+    def fail_field(self, exc):
+        self.module.fail_json(msg=str(exc), field=exc.field)
+
+    def spec(self):
+        try:
+            spec = build_spec(self.params)
+        except FieldError as exc:
+            self.fail_field(exc)
+        if spec.input_policy == 'drop':
+            if not spec.ssh_ports:
+                self.fail_field(FieldError('ssh_ports', 'is empty while input_policy=drop: SSH would be cut off; '
+                                                        'list the port sshd listens on (default 22)'))
+            port = self.ssh_connection_port()
+            if port is not None and port not in spec.ssh_ports and port not in [p for _, p in spec.allow]:
+                self.fail_field(FieldError('ssh_ports', 'does not list %d, the port of the SSH connection running this '
+                                                        'task, while input_policy=drop: add it' % port))
+        return spec
+
+    def ssh_connection_port(self):
+        parts = os.environ.get('SSH_CONNECTION', '').split()
+        if len(parts) == 4 and parts[3].isdigit():
+            return int(parts[3])
+        return None
+
+    def persist(self, content):
+        path = self.params['persist_file']
+        before = None
+        if os.path.exists(path):
+            with open(path, 'rb') as handle:
+                before = handle.read().decode('utf-8', 'replace')
+        if before == content:
+            return
+        self.changed = True
+        self.diff.append({'before_header': path, 'after_header': path, 'before': before or '', 'after': content or ''})
+        if self.check_mode:
+            return
+        if content is None:
+            try:
+                os.unlink(path)
+            except OSError as exc:
+                self.module.fail_json(msg='Cannot remove %s: %s' % (path, to_native(exc)))
+            return
+        directory = os.path.dirname(path) or '.'
+        try:
+            if not os.path.isdir(directory):
+                os.makedirs(directory, 0o755)
+            fd, tmp = tempfile.mkstemp(dir=self.module.tmpdir)
+            with os.fdopen(fd, 'wb') as handle:
+                handle.write(to_bytes(content))
+        except (IOError, OSError) as exc:
+            self.module.fail_json(msg='Cannot write %s: %s' % (path, to_native(exc)))
+        self.module.atomic_move(tmp, path)
+        self.module.set_mode_if_different(path, '0600', False)
+
+    def run(self):
+        state = self.params['state']
+        spec = self.spec() if state == 'present' else None
+        self.nft.require()
+        live = self.nft.read_table()
+        before = canonical_table(live)
+
+        if state == 'present':
+            objects = desired_objects(spec)
+            after = canonical_table(objects)
+            batch = replace_batch(objects)
+        else:
+            after, batch = None, (delete_batch() if live is not None else None)
+
+        differences = table_differences(before, after)
+        if before != after:
+            self.changed = True
+            self.diff.append({'before_header': TABLE_LABEL, 'after_header': TABLE_LABEL,
+                              'before': render_table(before), 'after': render_table(after)})
+            self.nft.run_batch(batch, check=True)
+            if not self.check_mode:
+                self.nft.run_batch(batch)
+                now = canonical_table(self.nft.read_table())
+                if now != after:
+                    self.module.fail_json(msg='nft applied the batch but lists table %s %s differently: %s' % (
+                        TABLE_FAMILY, TABLE_NAME, '; '.join(table_differences(now, after))))
+
+        result = {}
+        if self.params['persist']:
+            content = None
+            if state == 'present':
+                content = json.dumps(batch, indent=1, sort_keys=True) + '\n'
+            self.persist(content)
+            result['persist_file'] = self.params['persist_file']
+
+        result.update(changed=self.changed, ruleset=render_table(after), rules=rule_count(after),
+                      elements=element_count(after), differences=differences)
+        if self.module._diff and self.diff:
+            result['diff'] = self.diff
+        self.module.exit_json(**result)
+
+
+ARGUMENT_SPEC = dict(
+    state=dict(type='str', choices=['present', 'absent'], default='present'),
+    peers=dict(type='list', elements='str', default=[]),
+    managers=dict(type='list', elements='str', default=[]),
+    ssh_ports=dict(type='list', elements='int', default=[22]),
+    data_path_port=dict(type='int', default=4789),
+    drop_unencrypted_vxlan=dict(type='bool', default=False),
+    input_policy=dict(type='str', choices=['accept', 'drop'], default='accept'),
+    allow=dict(type='list', elements='dict', default=[], options=dict(
+        port=dict(type='int', required=True),
+        protocol=dict(type='str', choices=['tcp', 'udp'], default='tcp'),
+    )),
+    allow_icmp=dict(type='bool', default=True),
+    priority=dict(type='int', default=-10),
+    persist=dict(type='bool', default=True),
+    persist_file=dict(type='path', default='/etc/ironclad-swarm/firewall.json'),
+)
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    SwarmFirewall(module).run()
+
+
+if __name__ == '__main__':
+    main()
