@@ -569,7 +569,12 @@ class OverlayNetworkManager:
             for service, previous in self.updated[detach_updates:]:
                 self.engine.wait_for_update(service['ID'], previous, wait)
         except EngineError as error:
-            self.fail('%s' % error)
+            hint = ''
+            if live.get('Ingress'):
+                hint = (' A node that still lists an older ingress network (docker network ls) cannot set up the new '
+                        'one and leaves tasks publishing ports in Starting; restarting dockerd on that node clears '
+                        'the leftover.')
+            self.fail('%s%s' % (_sentence(error), hint))
 
     def update(self, service, spec, action):
         current = self.engine.inspect_service(service['ID'])
