@@ -63,7 +63,7 @@ options:
   encrypted_vnis:
     description:
       - VXLAN network ids of the encrypted overlay networks on this node, whose unencrypted packets
-        Docker must drop. Unset means ask Docker (C(docker network inspect)): every encrypted overlay
+        Docker must drop. Unset means ask Docker (C(docker network inspect)) for every encrypted overlay
         network this node and at least one other node are peers of.
     type: list
     elements: int

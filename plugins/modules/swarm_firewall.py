@@ -69,7 +69,7 @@ options:
   drop_unencrypted_vxlan:
     description:
       - Drop every packet to O(data_path_port) that did not come through IPsec (C(meta ipsec missing)),
-        from peers too. Turn it on only when every overlay network, ingress included, is encrypted:
+        from peers too. Turn it on only when every overlay network, ingress included, is encrypted;
         plain overlay networks stop working across nodes.
     type: bool
     default: false
