@@ -1,0 +1,157 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ironclad.swarm contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""ironclad.swarm.firewall_audit on rulesets recorded in the lab (nft -j, iptables-save, docker network inspect)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.ironclad.swarm.plugins.modules import firewall_audit
+
+FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'nft')
+
+
+class ExitJson(Exception):
+    pass
+
+
+class FailJson(Exception):
+    pass
+
+
+def recorded(name):
+    with open(os.path.join(FIXTURES, name)) as handle:
+        return handle.read()
+
+
+class FakeNode:
+    def __init__(self, ruleset, save, networks='worker-networks.json'):
+        self.ruleset = recorded(ruleset)
+        self.save = recorded(save) if save else None
+        self.networks = recorded(networks)
+        self.commands = []
+
+    def run_command(self, args):
+        assert isinstance(args, list)
+        self.commands.append(args)
+        tool = os.path.basename(args[0])
+        if tool == 'nft':
+            assert args[1:] == ['-j', 'list', 'ruleset']
+            return 0, self.ruleset, ''
+        if tool == 'iptables-save':
+            return (0, self.save, '') if self.save else (1, '', 'not found')
+        if tool == 'ip6tables-save':
+            return 1, '', 'ip6tables-save: not recorded'
+        if tool == 'ip':
+            return 0, recorded('worker-ip-addr.json'), ''
+        if args[1:3] == ['network', 'ls']:
+            return 0, '\n'.join(n['Id'][:12] for n in json.loads(self.networks)) + '\n', ''
+        if args[1:3] == ['network', 'inspect']:
+            return 0, self.networks, ''
+        raise AssertionError(args)
+
+
+def audit(monkeypatch, node, tmp_path, **params):
+    def exit_json(module, **kwargs):
+        raise ExitJson(kwargs)
+
+    def fail_json(module, **kwargs):
+        raise FailJson(kwargs)
+
+    persist = tmp_path / 'firewall.json'
+    persist.write_text(recorded('persisted-firewall.json'))
+    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
+    monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, a, **kw: node.run_command(a))
+    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda module, name, *a, **kw: '/usr/sbin/' + name)
+    monkeypatch.setattr(firewall_audit.socket, 'gethostname', lambda: 'lab-node')
+    args = dict({'persist_file': str(persist)}, **params)
+    with patch_module_args(dict(args, _ansible_check_mode=True)):
+        with pytest.raises((ExitJson, FailJson)) as info:
+            firewall_audit.main()
+    return info.type is ExitJson, info.value.args[0]
+
+
+def ids(result):
+    return sorted(set((f['id'], f['severity']) for f in result['findings']))
+
+
+def test_fenced_manager_has_no_findings(monkeypatch, tmp_path):
+    node = FakeNode('manager-fenced.json', 'manager-fenced.iptables-save', 'manager-networks.json')
+    ok, result = audit(monkeypatch, node, tmp_path, node_address='172.27.0.2', fail_on='low')
+    assert ok and result['findings'] == [], result['findings']
+    assert result['peers'] == ['172.27.0.2', '172.27.0.3', '172.27.0.4']
+    assert result['encrypted_vnis'] == [4097]
+    control = [c for c in result['checks'] if c['check'] == 'TCP 2377 from peer 172.27.0.3']
+    assert control and control[0]['accepted'] is True
+    assert all(not any(w in cmd for w in ('-f', 'add', 'delete', 'insert')) for cmd in node.commands)
+
+
+def test_shadowed_docker_drop_is_high(monkeypatch, tmp_path):
+    node = FakeNode('worker-shadowed.json', 'worker-shadowed.iptables-save')
+    ok, result = audit(monkeypatch, node, tmp_path)
+    assert ok
+    assert ids(result) == [('vxlan_drop_shadowed', 'high')]
+    finding = result['findings'][0]
+    assert finding['node'] == 'lab-node'
+    assert finding['rule'] == '-A INPUT -p udp -m udp --dport 4789 -j ACCEPT'
+    assert 'fwsec (VNI 4097)' in finding['reason'] and "before Docker's drop" in finding['reason']
+
+    ok, result = audit(monkeypatch, node, tmp_path, fail_on='high')
+    assert not ok and result['msg'].startswith('1 finding(s) at or above high: [high] Unencrypted VXLAN')
+
+
+def test_deleted_rule_is_reported(monkeypatch, tmp_path):
+    node = FakeNode('worker-edited.json', 'worker-edited.iptables-save')
+    ok, result = audit(monkeypatch, node, tmp_path, node_address='172.27.0.4')
+    assert ids(result) == [('esp_blocked', 'high'), ('table_modified', 'medium')]
+    esp = [f for f in result['findings'] if f['id'] == 'esp_blocked'][0]
+    assert 'from peer(s) 172.27.0.2, 172.27.0.3 is dropped by inet ironclad_swarm input' in esp['reason']
+    modified = [f for f in result['findings'] if f['id'] == 'table_modified'][0]
+    assert 'chain swarm_peer lacks the rule "meta l4proto esp counter accept"' in modified['reason']
+
+
+def test_missing_table_opens_the_ports(monkeypatch, tmp_path):
+    node = FakeNode('worker-no-table.json', 'worker-no-table.iptables-save')
+    ok, result = audit(monkeypatch, node, tmp_path, node_address='172.27.0.4')
+    assert ids(result) == [('data_path_open', 'high'), ('esp_open', 'low'), ('gossip_open', 'medium'),
+                           ('table_missing', 'high')]
+    # peers came from the persisted file
+    assert result['peers'] == ['172.27.0.2', '172.27.0.3', '172.27.0.4']
+    assert result['findings'][0]['severity'] == 'high'
+
+
+def test_manager_without_fence_exposes_control_port(monkeypatch, tmp_path):
+    node = FakeNode('baseline-manager.nft.json', 'baseline-manager.iptables-save', 'manager-networks.json')
+    ok, result = audit(monkeypatch, node, tmp_path, node_address='172.27.0.2', expect_table=False)
+    assert ('control_open', 'high') in ids(result)
+    assert ('table_missing', 'high') not in ids(result)
+
+
+def test_without_iptables_save_the_audit_does_not_guess(monkeypatch, tmp_path):
+    node = FakeNode('worker-no-table.json', None)
+    ok, result = audit(monkeypatch, node, tmp_path, node_address='172.27.0.4', encrypted_vnis=[4097], expect_table=False)
+    vxlan = [c for c in result['checks'] if c['check'].startswith('unencrypted VXLAN')]
+    assert vxlan and all(c['accepted'] is None for c in vxlan)
+    assert any('xt match "u32"' in d for d in vxlan[0]['doubts'])
+
+
+def test_encrypted_vnis_from_inspect():
+    networks = json.loads(recorded('worker-networks.json'))
+    assert firewall_audit.encrypted_vnis_from_inspect(networks, ['172.27.0.3']) == [('fwsec', 4097)]
+    assert firewall_audit.encrypted_vnis_from_inspect(networks, ['192.0.2.1']) == []
+
+
+def test_bad_peer_is_named(monkeypatch, tmp_path):
+    node = FakeNode('worker-no-table.json', None)
+    ok, result = audit(monkeypatch, node, tmp_path, peers=['172.27.0.2', 'worker-9'])
+    assert not ok and result['field'] == 'peers[1]'
+    assert node.commands == []
