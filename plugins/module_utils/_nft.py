@@ -413,8 +413,11 @@ def canonical_table(objects):
 def _render_value(value):
     if isinstance(value, bool):
         return 'exists' if value else 'missing'
-    if isinstance(value, (int, str)):
-        return str(value) if not isinstance(value, str) or value.startswith('@') or value.replace('-', '').replace('.', '').replace(':', '').replace('_', '').isalnum() else '"%s"' % value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        bare = value.startswith('@') or value.replace('-', '').replace('.', '').replace(':', '').replace('_', '').isalnum()
+        return value if bare else '"%s"' % value
     if isinstance(value, list):
         return ','.join(_render_value(v) for v in value)
     if isinstance(value, dict):
@@ -839,7 +842,7 @@ def _cond_from_match(match, sets, text):
         if key in ('ipsec', 'secpath'):
             return Cond('ipsec', bool(right), negate, text)
     if isinstance(left, dict) and 'ct' in left and left['ct'].get('key') == 'state':
-        return Cond('ctstate', [v for v in _as_list(right)], negate, text)
+        return Cond('ctstate', list(_as_list(right)), negate, text)
     return Cond('unknown', None, text=text)
 
 

@@ -96,6 +96,7 @@ attributes:
     description: Read-only; it runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to show.
   idempotent:
     support: full
     description: Never changes anything.
@@ -218,8 +219,11 @@ from ansible_collections.ironclad.swarm.plugins.module_utils._nft import (
     SET_MANAGERS6,
     SET_PEERS4,
     SET_PEERS6,
+    TABLE_FAMILY,
+    TABLE_NAME,
     FieldError,
     Packet,
+    Ruleset,
     canonical_table,
     evaluate,
     parse_addresses,
@@ -371,6 +375,14 @@ class Audit(object):
                     self.find('undecidable', 'low', '%s from non-peer %s: cannot tell whether it is dropped; rules '
                               'that could not be evaluated: %s.' % (what, source, '; '.join(verdict.doubts)))
 
+    def without_fence(self):
+        """The ruleset less our own table: what Docker's and everyone else's rules do alone."""
+        rest = Ruleset()
+        for key, chain in self.ruleset.chains.items():
+            if key[:2] != (TABLE_FAMILY, TABLE_NAME):
+                rest.add_chain(chain)
+        return rest
+
     def vxlan_checks(self):
         sources = [_first_host(n) for n in self.peers if n.version == 4][:1] + [s for s in self.non_peers if s.version == 4][:1]
         for name, vni in self.vnis:
@@ -390,6 +402,14 @@ class Audit(object):
                                   '%s is missing (is xt_u32 loaded?) and %s accepts it: cleartext can be injected into '
                                   'the encrypted network.' % (label, source), verdict.rule_text)
                     break
+                if verdict.accepted is False and verdict.where.startswith('%s %s' % (TABLE_FAMILY, TABLE_NAME)):
+                    alone = evaluate(self.without_fence(), packet)
+                    if alone.accepted is True and 'drop' in docker:
+                        self.find('vxlan_drop_shadowed', 'medium', "Docker's drop of unencrypted VXLAN for encrypted "
+                                  'network %s is shadowed by an earlier accept in %s (%s); only the fence\'s own drop '
+                                  'of VXLAN outside IPsec stops cleartext now.' % (label, alone.where, alone.rule_text),
+                                  alone.rule_text)
+                        break
             else:
                 if 'drop' not in docker:
                     self.find('vxlan_drop_missing', 'low', "Docker's drop of unencrypted VXLAN for encrypted network %s is "
@@ -500,7 +520,7 @@ class FirewallAuditModule(object):
             manager = node_address is not None and _in_any(node_address, managers)
 
         if p['encrypted_vnis'] is not None:
-            vnis = [(None, v) for v in sorted(set(p['encrypted_vnis']))]
+            vnis = [(None, vni) for vni in sorted(set(p['encrypted_vnis']))]
         else:
             vnis = self.docker_vnis(own if own is not None else [node_address])
 
@@ -510,7 +530,7 @@ class FirewallAuditModule(object):
         findings = audit.run()
         summary = dict((s, len([f for f in findings if f['severity'] == s])) for s in SEVERITIES)
         result = dict(changed=False, findings=findings, checks=audit.checks, summary=summary,
-                      peers=[str(n) if n.prefixlen != n.max_prefixlen else str(n.network_address) for n in peers], encrypted_vnis=[v for _, v in vnis])
+                      peers=[str(n) if n.prefixlen != n.max_prefixlen else str(n.network_address) for n in peers], encrypted_vnis=[item[1] for item in vnis])
         if p['fail_on'] != 'none':
             floor = SEVERITIES.index(p['fail_on'])
             bad = [f for f in findings if SEVERITIES.index(f['severity']) >= floor]

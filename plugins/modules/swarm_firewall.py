@@ -180,10 +180,7 @@ ruleset:
   description: The table after this run (in check mode, as it would be), as nft-like text; empty when absent.
   returned: always
   type: str
-  sample: |
-    table inet ironclad_swarm {
-    	set peers4 {
-    ...
+  sample: "table inet ironclad_swarm {\n\tset managers4 {\n\t\ttype ipv4_addr\n ..."
 rules:
   description: Number of rules in the table after this run; it does not grow with the number of peers.
   returned: always
@@ -289,7 +286,7 @@ class SwarmFirewall(object):
                 self.fail_field(FieldError('ssh_ports', 'is empty while input_policy=drop: SSH would be cut off; '
                                                         'list the port sshd listens on (default 22)'))
             port = self.ssh_connection_port()
-            if port is not None and port not in spec.ssh_ports and port not in [p for _, p in spec.allow]:
+            if port is not None and port not in spec.ssh_ports and port not in [entry[1] for entry in spec.allow]:
                 self.fail_field(FieldError('ssh_ports', 'does not list %d, the port of the SSH connection running this '
                                                         'task, while input_policy=drop: add it' % port))
         return spec

@@ -155,3 +155,21 @@ def test_bad_peer_is_named(monkeypatch, tmp_path):
     ok, result = audit(monkeypatch, node, tmp_path, peers=['172.27.0.2', 'worker-9'])
     assert not ok and result['field'] == 'peers[1]'
     assert node.commands == []
+
+
+def test_shadowed_drop_behind_the_fences_own_vxlan_drop_is_medium():
+    # worker-1's recorded ruleset with its fence swapped for the recorded drop_unencrypted_vxlan table
+    from ansible_collections.ironclad.swarm.plugins.module_utils import _iptables, _nft
+    others = [o for o in _nft.parse_ruleset(recorded('worker-shadowed.json'))
+              if 'ironclad_swarm' not in (o.get('table', {}).get('name'), next(iter(o.values())).get('table'))]
+    objects = others + _nft.parse_ruleset(recorded('table-policy-drop.json'))
+    rs = _nft.ruleset_from_nft(objects)
+    save = _iptables.parse_save(recorded('worker-shadowed.iptables-save'))
+    _iptables.merge_into(rs, save)
+    peers = [_nft.ipaddress.ip_network(a) for a in ('172.27.0.2', '172.27.0.3', '172.27.0.4')]
+    audit = firewall_audit.Audit('lab-node', peers, peers[:1], _nft.ipaddress.ip_address('172.27.0.3'), False, 4789,
+                                 [_nft.ipaddress.ip_address('203.0.113.254')], rs, [('fwsec', 4097)],
+                                 _iptables.docker_vxlan_rules(save), None, None, False)
+    audit.vxlan_checks()
+    assert [(f['id'], f['severity']) for f in audit.findings] == [('vxlan_drop_shadowed', 'medium')]
+    assert audit.findings[0]['rule'] == '-A INPUT -p udp -m udp --dport 4789 -j ACCEPT'

@@ -37,7 +37,7 @@ class FakeNft:
         self.listing = listing     # nft -j output text, or None: no table
         self.commands = []
 
-    def run_command(self, module, args, data=None, **kwargs):
+    def run_command(self, args, data=None, **kwargs):
         assert isinstance(args, list), 'commands must be argv lists'
         self.commands.append((args, data))
         if args[1:] == ['-j', 'list', 'table', 'inet', 'ironclad_swarm']:
@@ -58,11 +58,11 @@ class FakeNft:
 
     @property
     def applied(self):
-        return [c for c, _ in self.commands if c[1:] == ['-j', '-f', '-']]
+        return [cmd[0] for cmd in self.commands if cmd[0][1:] == ['-j', '-f', '-']]
 
     @property
     def checked(self):
-        return [c for c, _ in self.commands if c[1:] == ['-j', '-c', '-f', '-']]
+        return [cmd[0] for cmd in self.commands if cmd[0][1:] == ['-j', '-c', '-f', '-']]
 
 
 def run_module(monkeypatch, nft, args, check_mode=False, diff=False, env=None):
@@ -74,7 +74,7 @@ def run_module(monkeypatch, nft, args, check_mode=False, diff=False, env=None):
 
     monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
     monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, a, **kw: nft.run_command(module, a, **kw))
+    monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, args, **kw: nft.run_command(args, **kw))
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda module, name, *a, **kw: NFT if name == 'nft' else None)
     monkeypatch.delenv('SSH_CONNECTION', raising=False)
     for key, value in (env or {}).items():
