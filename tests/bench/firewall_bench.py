@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) ironclad.swarm contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -43,7 +42,7 @@ class Target:
             argv = ['docker', 'exec', '-i', self.node, 'nft'] + list(args)
         else:
             argv = ['ip', 'netns', 'exec', self.netns, 'nft'] + list(args)
-        result = subprocess.run(argv, input=data, text=True, capture_output=True)
+        result = subprocess.run(argv, input=data, text=True, capture_output=True, check=False)
         if result.returncode != 0:
             raise SystemExit('nft %s failed: %s' % (' '.join(args), result.stderr.strip()))
         return result.stdout
@@ -93,8 +92,8 @@ def run(target, sizes):
         compare_s = time.monotonic() - start
         if live != nft.canonical_table(nft.table_objects_from_batch(batch_for(size + 1))):
             raise SystemExit('the table nft lists differs from the batch applied')
-        print('%-7d %-12.3f %-12.3f %-14.3f %-6d %-9d' % (size, apply_s, update_s, compare_s,
-                                                           nft.rule_count(live), nft.element_count(live)))
+        row = (size, apply_s, update_s, compare_s, nft.rule_count(live), nft.element_count(live))
+        print('%-7d %-12.3f %-12.3f %-14.3f %-6d %-9d' % row)
     # leave the target as it was
     if before is not None:
         target.nft('-j', '-f', '-', data=json.dumps(nft.replace_batch(before)))
