@@ -23,13 +23,14 @@ export PY_COLORS := $(if $(CI),0,1)
 
 LAB_ARGS ?=
 
-.PHONY: help venv collection host images lab lab-down lint sanity unit molecule test bench clean
+.PHONY: help venv collection host images lab lab-down lint sanity unit molecule test bench bench-firewall clean
 
 help:
 	@echo "make lab       start the local lab (1 manager + 2 workers) and build the swarm on it"
 	@echo "make lab-down  remove the lab"
 	@echo "make test      lint + sanity + unit + molecule ($(SCENARIOS))"
 	@echo "make bench     converge / re-run / floor timings on the lab"
+	@echo "make bench-firewall  apply time and rule count for 10 / 100 / 1,000 peers"
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -81,6 +82,9 @@ test: lint sanity unit molecule
 
 bench: venv collection images
 	$(BIN)/python tests/bench/bench.py
+
+bench-firewall: venv host
+	$(BIN)/python tests/bench/firewall_bench.py --netns ironclad-fw-bench
 
 clean: lab-down
 	rm -rf .build
