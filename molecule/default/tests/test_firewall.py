@@ -83,7 +83,9 @@ def audit(node, *args):
         cmd += ["-a", " ".join(args)]
     env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_NOCOLOR="1")
     result = subprocess.run(cmd, cwd=project, env=env, text=True, capture_output=True, check=False, timeout=300)
-    data = json.loads(result.stdout[result.stdout.index("{"):])
+    # The first JSON document only: the scenario's config also enables profile_tasks,
+    # whose summary follows it on stdout.
+    data = json.JSONDecoder().raw_decode(result.stdout[result.stdout.index("{"):])[0]
     return result.returncode, data["plays"][0]["tasks"][0]["hosts"][node]
 
 
