@@ -387,3 +387,229 @@ def render_persist_file(names):
     if not names:
         return None
     return PERSIST_HEADER + ''.join('%s\n' % name for name in names)
+
+
+# ---------------------------------------------------------------------------
+# xfrm: IPsec policies and states (SAs) as `ip xfrm` shows them.
+#
+# iproute2 6.1 (Debian 12) accepts `ip -j xfrm ...` but ignores -j and prints
+# text, so the text is what is parsed here. Key material (the aead, enc and
+# auth lines) is never kept: nothing that leaves this parser can reveal a key.
+
+_XFRM_INT_RE = re.compile(r'^(0x[0-9a-fA-F]+|\d+)')
+_XFRM_COUNTERS_RE = re.compile(r'(\d+)\(bytes\),\s*(\d+)\(packets\)')
+_XFRM_SECRET_KEYS = ('aead', 'enc', 'auth', 'auth-trunc', 'comp')
+
+
+def _xfrm_int(token):
+    """'0x00001234', '0x00001234(4660)' or '4660' -> 4660; None when not a number."""
+    match = _XFRM_INT_RE.match(token or '')
+    if not match:
+        return None
+    text = match.group(1)
+    return int(text, 16) if text.startswith('0x') else int(text)
+
+
+def _xfrm_addr(token):
+    """An address or prefix from ip xfrm: '10.0.0.1/32' -> '10.0.0.1'; '0.0.0.0/0' stays."""
+    if token and '/' in token:
+        addr, length = token.split('/', 1)
+        if (':' in addr and length == '128') or (':' not in addr and length == '32'):
+            return addr
+    return token
+
+
+def _xfrm_pairs(tokens, keys):
+    """The values following the given keywords in a token list."""
+    found = {}
+    for index, token in enumerate(tokens[:-1]):
+        if token in keys and token not in found:
+            found[token] = tokens[index + 1]
+    return found
+
+
+def _xfrm_blocks(text):
+    """Split `ip xfrm` output into blocks: a line starting in column 0 opens one."""
+    blocks = []
+    for line in (text or '').splitlines():
+        if not line.strip():
+            continue
+        if not line[0].isspace() or not blocks:
+            blocks.append([])
+        blocks[-1].append(line)
+    return blocks
+
+
+def parse_xfrm_policies(text):
+    """`ip xfrm policy` text -> list of dicts.
+
+    Each dict: src, dst (addresses, /32 and /128 dropped), proto, sport, dport
+    (int or None), dir ('out', 'in', 'fwd', or 'socket-in' / 'socket-out' for
+    per-socket policies), action, priority, mark (str such as '0xd0c4e3/0xffffffff' or None)
+    and tmpl, a list of {src, dst, proto, spi, reqid, mode}.
+    """
+    policies = []
+    for block in _xfrm_blocks(text):
+        head = block[0].split()
+        sel = _xfrm_pairs(head, ('src', 'dst', 'proto', 'sport', 'dport', 'dev'))
+        policy = {
+            'src': _xfrm_addr(sel.get('src')),
+            'dst': _xfrm_addr(sel.get('dst')),
+            'proto': sel.get('proto'),
+            'sport': _xfrm_int(sel.get('sport')),
+            'dport': _xfrm_int(sel.get('dport')),
+            'dir': None,
+            'action': 'allow',
+            'priority': None,
+            'mark': None,
+            'tmpl': [],
+        }
+        for line in block[1:]:
+            tokens = line.split()
+            if not tokens:
+                continue
+            first = tokens[0]
+            if first in ('dir', 'socket'):
+                pairs = _xfrm_pairs(tokens, ('dir', 'socket', 'priority', 'action'))
+                policy['dir'] = pairs['dir'] if 'dir' in pairs else 'socket-%s' % pairs.get('socket')
+                policy['priority'] = _xfrm_int(pairs.get('priority'))
+                if 'action' in pairs:
+                    policy['action'] = pairs['action'].lower()
+            elif first == 'mark':
+                policy['mark'] = tokens[1] if len(tokens) > 1 else None
+            elif first == 'tmpl':
+                pairs = _xfrm_pairs(tokens, ('src', 'dst'))
+                policy['tmpl'].append({'src': pairs.get('src'), 'dst': pairs.get('dst'),
+                                       'proto': None, 'spi': None, 'reqid': None, 'mode': None})
+            elif first == 'proto' and policy['tmpl']:
+                pairs = _xfrm_pairs(tokens, ('proto', 'spi', 'reqid', 'mode'))
+                policy['tmpl'][-1].update({'proto': pairs.get('proto'), 'spi': _xfrm_int(pairs.get('spi')),
+                                           'reqid': _xfrm_int(pairs.get('reqid')), 'mode': pairs.get('mode')})
+        policies.append(policy)
+    return policies
+
+
+def parse_xfrm_states(text):
+    """`ip -s xfrm state` (or `ip xfrm state`) text -> list of dicts, without keys.
+
+    Each dict: src, dst, proto, spi (int), reqid, mode, mark, algorithm (the name
+    of the aead or enc algorithm, such as 'rfc4106(gcm(aes))', never its key),
+    bytes and packets (the 'lifetime current' counters; None without -s).
+    """
+    states = []
+    for block in _xfrm_blocks(text):
+        head = _xfrm_pairs(block[0].split(), ('src', 'dst'))
+        state = {'src': head.get('src'), 'dst': head.get('dst'), 'proto': None, 'spi': None, 'reqid': None,
+                 'mode': None, 'mark': None, 'algorithm': None, 'bytes': None, 'packets': None}
+        counters_next = False
+        for line in block[1:]:
+            tokens = line.split()
+            if not tokens:
+                continue
+            first = tokens[0]
+            if counters_next:
+                counters_next = False
+                match = _XFRM_COUNTERS_RE.search(line)
+                if match:
+                    state['bytes'] = int(match.group(1))
+                    state['packets'] = int(match.group(2))
+                    continue
+            if first == 'proto':
+                pairs = _xfrm_pairs(tokens, ('proto', 'spi', 'reqid', 'mode'))
+                state.update({'proto': pairs.get('proto'), 'spi': _xfrm_int(pairs.get('spi')),
+                              'reqid': _xfrm_int(pairs.get('reqid')), 'mode': pairs.get('mode')})
+            elif first == 'mark':
+                state['mark'] = tokens[1] if len(tokens) > 1 else None
+            elif first in _XFRM_SECRET_KEYS:
+                # "aead NAME KEY ICV-BITS": keep the name, drop the key.
+                if first in ('aead', 'enc') and len(tokens) > 1:
+                    state['algorithm'] = tokens[1]
+            elif first == 'lifetime' and len(tokens) > 1 and tokens[1].startswith('current'):
+                counters_next = True
+        states.append(state)
+    return states
+
+
+# The usability probe: add an ESP SA in a network namespace made for the
+# purpose, then delete the namespace (and with it the SA). Only the kernel's
+# answer to a real SA is conclusive: /proc/crypto lists loaded algorithms only,
+# and the config does not say whether a module file is really there.
+PROBE_SRC = '192.0.2.1'
+PROBE_DST = '192.0.2.2'
+# 160 bits: a 128-bit AES key and the 32-bit salt rfc4106 needs; a throwaway constant.
+PROBE_AEAD = ('aead', 'rfc4106(gcm(aes))', '0x' + '11' * 20, '128')
+PROBE_NULL = ('enc', 'cipher_null', '')
+
+XFRM_OK = 'ok'
+XFRM_NO_TYPE = 'no-esp'
+XFRM_NO_ALGORITHM = 'no-algorithm'
+XFRM_ERROR = 'error'
+
+
+def xfrm_state_add_argv(spi, algorithm):
+    """argv (after `ip`) that adds a transport-mode ESP SA between two documentation addresses."""
+    return (['xfrm', 'state', 'add', 'src', PROBE_SRC, 'dst', PROBE_DST, 'proto', 'esp',
+             'spi', '0x%08x' % spi, 'reqid', '1', 'mode', 'transport'] + list(algorithm))
+
+
+def classify_state_add_error(rc, message):
+    """What the kernel's answer to `ip xfrm state add` means.
+
+    rc 0 -> XFRM_OK. iproute2 reports EPROTONOSUPPORT from the kernel (no ESP type
+    registered) as "Requested type not found", and a missing algorithm as
+    "Requested AEAD/ENC/AUTH algorithm not found". Anything else is XFRM_ERROR.
+    """
+    if rc == 0:
+        return XFRM_OK
+    text = (message or '').lower()
+    if 'algorithm not found' in text:
+        return XFRM_NO_ALGORITHM
+    if 'type not found' in text or 'protocol not supported' in text:
+        return XFRM_NO_TYPE
+    return XFRM_ERROR
+
+
+def probe_esp(run, netns_name):
+    """Ask the kernel whether ESP, and ESP with AES-GCM, can be used.
+
+    run(argv) runs `ip` with argv and returns (rc, stdout, stderr). The namespace
+    netns_name is created and always deleted. Returns a dict:
+      esp: True, False or None (unknown)
+      aes_gcm: True, False or None
+      detail: the kernel's answers in words
+      esp_detail, aes_gcm_detail: the answer that settled each (empty when unknown)
+    """
+    result = {'esp': None, 'aes_gcm': None, 'detail': '', 'esp_detail': '', 'aes_gcm_detail': ''}
+    rc, out, err = run(['netns', 'add', netns_name])
+    if rc != 0:
+        result['detail'] = 'cannot create a network namespace for the probe: %s' % (err or out).strip()
+        return result
+    try:
+        details = []
+        rc, out, err = run(['netns', 'exec', netns_name, 'ip'] + xfrm_state_add_argv(0x1c0a, PROBE_AEAD))
+        verdict = classify_state_add_error(rc, err or out)
+        if verdict == XFRM_OK:
+            details.append('an ESP SA with rfc4106(gcm(aes)) was accepted')
+            result.update(esp=True, aes_gcm=True, esp_detail=details[-1], aes_gcm_detail=details[-1])
+        elif verdict == XFRM_NO_TYPE:
+            details.append('ESP SA refused: %s' % (err or out).strip())
+            result.update(esp=False, esp_detail=details[-1])
+        else:
+            details.append('ESP SA with rfc4106(gcm(aes)) refused: %s' % (err or out).strip())
+            if verdict == XFRM_NO_ALGORITHM:
+                result.update(aes_gcm=False, aes_gcm_detail=details[-1])
+            # Does the kernel have ESP at all? Ask again with the null cipher.
+            rc, out, err = run(['netns', 'exec', netns_name, 'ip'] + xfrm_state_add_argv(0x1c0b, PROBE_NULL))
+            second = classify_state_add_error(rc, err or out)
+            if second == XFRM_OK:
+                details.append('an ESP SA with cipher_null was accepted')
+                result.update(esp=True, esp_detail=details[-1])
+            elif second == XFRM_NO_TYPE:
+                details.append('ESP SA with cipher_null refused: %s' % (err or out).strip())
+                result.update(esp=False, esp_detail=details[-1])
+            else:
+                details.append('ESP SA with cipher_null refused: %s' % (err or out).strip())
+        result['detail'] = '; '.join(details)
+    finally:
+        run(['netns', 'delete', netns_name])
+    return result

@@ -266,3 +266,110 @@ class TestChoose:
 
     def test_none_when_all_missing(self):
         assert k.choose([k.ModuleStatus('a', 'missing', 'x')]) is None
+
+
+# xfrm: recorded in the container lab (see fixtures/xfrm/README.md)
+
+XFRM = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'xfrm')
+
+
+class TestXfrmPolicies:
+    def test_docker_out_policies_from_the_lab(self):
+        policies = k.parse_xfrm_policies(fixture_text(XFRM, 'lab-worker-1-policy.txt'))
+        assert [(p['src'], p['dst'], p['proto'], p['dport'], p['dir']) for p in policies] == [
+            ('192.168.48.3', '192.168.48.4', 'udp', 4789, 'out'),
+            ('192.168.48.3', '192.168.48.2', 'udp', 4789, 'out'),
+        ]
+        first = policies[0]
+        assert first['mark'] == '0xd0c4e3/0xffffffff'
+        assert first['priority'] == 0
+        assert first['tmpl'] == [{'src': '192.168.48.3', 'dst': '192.168.48.4', 'proto': 'esp',
+                                  'spi': 0xe9e7c639,
+                                  'reqid': 13681891, 'mode': 'transport'}]
+
+    def test_spi_read_as_hex(self):
+        policies = k.parse_xfrm_policies(fixture_text(XFRM, 'lab-worker-2-policy.txt'))
+        assert [p['tmpl'][0]['spi'] for p in policies] == [0x749833fd, 0x7398326a]
+
+    def test_every_node_sends_to_the_two_others(self):
+        addresses = {'manager-1': '192.168.48.2', 'worker-1': '192.168.48.3', 'worker-2': '192.168.48.4'}
+        for node, own in addresses.items():
+            policies = k.parse_xfrm_policies(fixture_text(XFRM, 'lab-%s-policy.txt' % node))
+            assert set(p['src'] for p in policies) == set([own])
+            assert set(p['dst'] for p in policies) == set(addresses.values()) - set([own])
+
+    def test_empty_listing(self):
+        assert k.parse_xfrm_policies('') == []
+        assert k.parse_xfrm_states(fixture_text(XFRM, 'lab-worker-1-state.txt')) == []
+
+
+class TestEspProbe:
+    def recorded_run(self, calls):
+        recording = json.loads(fixture_text(XFRM, 'lab-probe-esp.json'))
+        answers = [(c['argv'], c['rc'], c['stdout'], c['stderr']) for c in recording['calls']]
+
+        def run(argv):
+            calls.append(argv)
+            for recorded_argv, rc, out, err in answers:
+                if recorded_argv[:2] == argv[:2] and recorded_argv[3:] == argv[3:]:
+                    return rc, out, err
+            raise AssertionError('not recorded: %r' % (argv,))
+        return run, recording['result']
+
+    def test_lab_kernel_lacks_esp_and_gcm(self):
+        calls = []
+        run, recorded_result = self.recorded_run(calls)
+        result = k.probe_esp(run, 'ironclad-audit-rec')
+        # the recording was made before the *_detail keys existed; all it holds must match
+        assert dict((key, result[key]) for key in recorded_result) == recorded_result
+        assert result['esp_detail'] == 'ESP SA with cipher_null refused: Error: Requested type not found.'
+        assert result['aes_gcm_detail'] == ('ESP SA with rfc4106(gcm(aes)) refused: '
+                                            'Error: Requested AEAD algorithm not found.')
+        assert result['esp'] is False and result['aes_gcm'] is False
+        assert 'Requested AEAD algorithm not found' in result['detail']
+        assert calls[0] == ['netns', 'add', 'ironclad-audit-rec']
+        assert calls[-1] == ['netns', 'delete', 'ironclad-audit-rec']
+
+    def test_namespace_deleted_when_the_probe_breaks(self):
+        calls = []
+
+        def run(argv):
+            calls.append(argv)
+            if argv[:2] == ['netns', 'exec']:
+                raise OSError('ip vanished')
+            return 0, '', ''
+        with pytest.raises(OSError):
+            k.probe_esp(run, 'ns-x')
+        assert calls[-1] == ['netns', 'delete', 'ns-x']
+
+    def test_no_namespace_no_verdict(self):
+        calls = []
+
+        def run(argv):
+            calls.append(argv)
+            return 1, '', 'mount --make-shared /run/netns failed: Operation not permitted\n'
+        result = k.probe_esp(run, 'ns-y')
+        assert result['esp'] is None and result['aes_gcm'] is None
+        assert 'Operation not permitted' in result['detail']
+        assert calls == [['netns', 'add', 'ns-y']]
+
+    def test_aes_gcm_sa_accepted_is_conclusive(self):
+        calls = []
+
+        def run(argv):
+            calls.append(argv)
+            return 0, '', ''
+        result = k.probe_esp(run, 'ns-z')
+        assert result['esp'] is True and result['aes_gcm'] is True
+        # one SA, rfc4106(gcm(aes)), transport mode; no second try
+        assert len([c for c in calls if c[:2] == ['netns', 'exec']]) == 1
+        assert 'rfc4106(gcm(aes))' in calls[1]
+
+    @pytest.mark.parametrize('rc, message, verdict', [
+        (0, '', k.XFRM_OK),
+        (2, 'Error: Requested AEAD algorithm not found.\n', k.XFRM_NO_ALGORITHM),
+        (2, 'Error: Requested type not found.\n', k.XFRM_NO_TYPE),
+        (2, 'RTNETLINK answers: Operation not permitted\n', k.XFRM_ERROR),
+    ])
+    def test_kernel_answers(self, rc, message, verdict):
+        assert k.classify_state_add_error(rc, message) == verdict

@@ -1,0 +1,264 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ironclad.swarm contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""ironclad.swarm.ipsec_audit on what the container lab recorded (ip xfrm, docker network inspect -v, the ESP probe)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.ironclad.swarm.plugins.module_utils import _kernel
+from ansible_collections.ironclad.swarm.plugins.modules import ipsec_audit
+
+FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures')
+XFRM = os.path.join(FIXTURES, 'xfrm')
+ADDRESSES = {'manager-1': '192.168.48.2', 'worker-1': '192.168.48.3', 'worker-2': '192.168.48.4'}
+
+
+class ExitJson(Exception):
+    pass
+
+
+class FailJson(Exception):
+    pass
+
+
+def recorded(name):
+    with open(os.path.join(XFRM, name)) as handle:
+        return handle.read()
+
+
+def recorded_json(name):
+    return json.loads(recorded(name))
+
+
+class FakeApi:
+    def __init__(self, swarm, networks):
+        self.swarm = swarm
+        self.by_id = dict((n['Id'], n) for n in networks)
+
+    def info(self):
+        return {'Name': 'lab-node', 'Swarm': self.swarm}
+
+
+class FakeEngine:
+    """The engine of one lab node, answering with its recorded inspect output."""
+
+    def __init__(self, node, networks):
+        self.api = FakeApi(recorded_json('lab-%s-info-swarm.json' % node), networks)
+        self.inspected = []
+
+    def networks(self):
+        return [dict((k, n[k]) for k in ('Name', 'Id', 'Driver', 'Options')) for n in self.api.by_id.values()]
+
+    def inspect_network(self, network_id, verbose=False):
+        assert verbose, 'the Peers list needs a verbose inspect'
+        self.inspected.append(network_id)
+        return self.api.by_id.get(network_id)
+
+
+class FakeNode:
+    """`ip` on one lab node: recorded xfrm listings, the recorded probe, nothing else."""
+
+    def __init__(self, node, states=None):
+        self.policy = recorded('lab-%s-policy.txt' % node)
+        self.state = recorded('lab-%s-state.txt' % node) if states is None else states
+        self.probe = dict((tuple(c['argv'][4:]), (c['rc'], c['stdout'], c['stderr']))
+                          for c in recorded_json('lab-probe-esp.json')['calls'])
+        self.commands = []
+
+    def run_command(self, args):
+        assert isinstance(args, list)
+        self.commands.append(args)
+        tool, rest = os.path.basename(args[0]), args[1:]
+        if tool == 'modprobe':
+            return 1, '', 'modprobe: FATAL: Module %s not found' % rest[-1]
+        assert tool == 'ip', args
+        if rest == ['xfrm', 'policy', 'list']:
+            return 0, self.policy, ''
+        if rest == ['-s', 'xfrm', 'state', 'list']:
+            return 0, self.state, ''
+        if rest[:2] in (['netns', 'add'], ['netns', 'delete']):
+            return 0, '', ''
+        if rest[:2] == ['netns', 'exec']:
+            assert rest[3] == '/usr/sbin/ip'
+            return self.probe[tuple(rest[4:])]
+        raise AssertionError(args)
+
+
+@pytest.fixture
+def lab_kernel(tmp_path):
+    """The lab kernel as the module sees it: only /proc/config.gz (recorded in fixtures/kernel)."""
+    with open(os.path.join(FIXTURES, 'kernel', 'lab-6.18.44', 'config'), 'rb') as handle:
+        config = handle.read()
+    path = tmp_path / 'config.gz'
+    with gzip.open(str(path), 'wb') as handle:
+        handle.write(config)
+    return _kernel.KernelState.from_system(
+        release='6.18.44-fc-v595', proc_modules=str(tmp_path / 'modules'), modules_dir=str(tmp_path / 'lib'),
+        proc_config=str(path), boot_dir=str(tmp_path / 'boot'))
+
+
+def run_module(monkeypatch, node, engine, kernel, **params):
+    def exit_json(module, **kwargs):
+        raise ExitJson(kwargs)
+
+    def fail_json(module, **kwargs):
+        raise FailJson(kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
+    monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, a, **kw: node.run_command(a))
+    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda module, name, *a, **kw: '/usr/sbin/' + name)
+    monkeypatch.setattr(ipsec_audit, 'Engine', lambda *a, **kw: engine)
+    monkeypatch.setattr(ipsec_audit, 'HAS_DOCKER_SDK', True)
+    monkeypatch.setattr(ipsec_audit.KernelState, 'from_system', classmethod(lambda cls: kernel))
+    monkeypatch.setattr(ipsec_audit.socket, 'gethostname', lambda: 'lab-node')
+    with patch_module_args(dict(params, _ansible_check_mode=True)):
+        with pytest.raises((ExitJson, FailJson)) as info:
+            ipsec_audit.main()
+    return info.type is ExitJson, info.value.args[0]
+
+
+def ids(result):
+    return sorted((f['id'], f['severity'], f['network'], f['peer']) for f in result['findings'])
+
+
+def lab_networks(node):
+    return [recorded_json('lab-%s-network-enc1.json' % node)[0]]
+
+
+@pytest.mark.parametrize('node', sorted(ADDRESSES))
+def test_lab_kernel_without_esp_is_high_per_encrypted_network(monkeypatch, lab_kernel, node):
+    host = FakeNode(node)
+    ok, result = run_module(monkeypatch, host, FakeEngine(node, lab_networks(node)), lab_kernel)
+    assert ok and result['changed'] is False
+    assert result['node_address'] == ADDRESSES[node]
+    assert result['kernel']['esp'] is False and result['kernel']['aes_gcm'] is False
+    assert ids(result) == [
+        ('kernel_no_aes_gcm', 'high', 'enc1', None),
+        ('kernel_no_esp', 'high', 'enc1', None),
+        ('kernel_no_ip_vs', 'medium', None, None),
+    ]
+    esp = [f for f in result['findings'] if f['id'] == 'kernel_no_esp'][0]
+    assert esp['reason'].startswith('kernel lacks ESP: encrypted overlay traffic between nodes on network enc1 is dropped')
+    assert esp['node'] == 'lab-node'
+    (network,) = result['networks']
+    assert network['joined'] is True and network['vnis'] == [4097]
+    others = sorted(set(ADDRESSES.values()) - set([ADDRESSES[node]]))
+    assert [p['address'] for p in network['peers']] == others
+    for peer in network['peers']:
+        # Docker installed its policies; the kernel refused the SAs.
+        assert peer['policy'] is True and peer['sa_out'] is False and peer['sa_in'] is False
+        assert peer['status'] == 'no SA (kernel lacks ESP)'
+    assert result['xfrm'] == {'policies': 2, 'states': 0}
+    assert result['summary'] == {'high': 2, 'medium': 1, 'low': 0}
+
+
+def test_fail_on_high_fails_with_the_reasons(monkeypatch, lab_kernel):
+    ok, result = run_module(monkeypatch, FakeNode('worker-1'), FakeEngine('worker-1', lab_networks('worker-1')),
+                            lab_kernel, fail_on='high')
+    assert not ok
+    assert result['msg'].startswith('2 finding(s) at or above high: [high] kernel lacks')
+    assert result['changed'] is False
+
+
+def test_fail_on_none_never_fails(monkeypatch, lab_kernel):
+    ok, result = run_module(monkeypatch, FakeNode('worker-1'), FakeEngine('worker-1', lab_networks('worker-1')),
+                            lab_kernel, fail_on='none')
+    assert ok and result['summary']['high'] == 2
+
+
+def test_network_without_tasks_is_not_joined_not_a_failure(monkeypatch, lab_kernel):
+    # enc2 had no task anywhere: the manager lists it without Peers.
+    enc2 = recorded_json('lab-manager-1-network-enc2-no-tasks.json')[0]
+    ok, result = run_module(monkeypatch, FakeNode('manager-1'), FakeEngine('manager-1', [enc2]), lab_kernel)
+    assert ok
+    assert result['networks'] == [{'name': 'enc2', 'id': enc2['Id'], 'vnis': [4099], 'joined': False,
+                                   'status': 'not joined', 'peers': []}]
+    # The kernel still lacks ESP, but no traffic is lost yet: medium, about no network.
+    assert ids(result) == [('kernel_no_aes_gcm', 'medium', None, None), ('kernel_no_esp', 'medium', None, None),
+                           ('kernel_no_ip_vs', 'medium', None, None)]
+
+
+def test_network_unknown_to_a_worker_is_not_joined(monkeypatch, lab_kernel):
+    assert recorded_json('lab-worker-1-network-enc2-no-tasks.json') == []
+    ok, result = run_module(monkeypatch, FakeNode('worker-1'), FakeEngine('worker-1', lab_networks('worker-1')),
+                            lab_kernel, networks=['enc1', 'enc2'])
+    assert ok
+    assert [(n['name'], n['status']) for n in result['networks']] == [('enc1', 'joined'), ('enc2', 'not joined')]
+    assert not [f for f in result['findings'] if f['network'] == 'enc2']
+
+
+def test_plain_networks_are_not_audited(monkeypatch, lab_kernel):
+    enc1 = lab_networks('worker-1')[0]
+    plain = dict(enc1, Id='plainid', Name='plain1', Options={'com.docker.network.driver.overlay.vxlanid_list': '4098'})
+    engine = FakeEngine('worker-1', [enc1, plain])
+    ok, result = run_module(monkeypatch, FakeNode('worker-1'), engine, lab_kernel)
+    assert [n['name'] for n in result['networks']] == ['enc1']
+    assert engine.inspected == [enc1['Id']]
+
+
+def test_read_only(monkeypatch, lab_kernel):
+    host = FakeNode('manager-1')
+    run_module(monkeypatch, host, FakeEngine('manager-1', lab_networks('manager-1')), lab_kernel)
+    for args in host.commands:
+        rest = args[1:]
+        if rest[:2] == ['netns', 'exec']:
+            # the probe's SA exists only inside its own namespace
+            assert rest[2].startswith('ironclad-audit-') and rest[4:7] == ['xfrm', 'state', 'add']
+        else:
+            assert 'add' not in rest or rest[:2] == ['netns', 'add']
+            assert 'flush' not in rest and 'deleteall' not in rest
+    assert host.commands[-1][1:3] != ['netns', 'add']
+    added = [a[3] for a in host.commands if a[1:3] == ['netns', 'add']]
+    deleted = [a[3] for a in host.commands if a[1:3] == ['netns', 'delete']]
+    assert added == deleted and len(added) == 1
+
+
+class TestAuditLogic:
+    """The pure audit on the lab's real xfrm listings, with the kernel's verdict varied."""
+
+    kernel_with_esp = {'esp': True, 'aes_gcm': True, 'probe': 'an ESP SA with rfc4106(gcm(aes)) was accepted',
+                       'modules': {}}
+
+    def audit(self, node, policies_text, states_text, kernel):
+        policies = _kernel.parse_xfrm_policies(policies_text)
+        states = _kernel.parse_xfrm_states(states_text)
+        networks = [('enc1', recorded_json('lab-%s-network-enc1.json' % node)[0])]
+        return ipsec_audit.IpsecAudit(node, ADDRESSES[node], kernel, networks, policies, states, 4789).run()
+
+    def test_esp_kernel_but_no_sa_is_a_pair_finding_each_way(self):
+        report, findings = self.audit('worker-1', recorded('lab-worker-1-policy.txt'), '', self.kernel_with_esp)
+        assert sorted((f['id'], f['peer']) for f in findings) == [
+            ('sa_in_missing', '192.168.48.2'), ('sa_in_missing', '192.168.48.4'),
+            ('sa_out_missing', '192.168.48.2'), ('sa_out_missing', '192.168.48.4')]
+        assert all(f['severity'] == 'high' and f['network'] == 'enc1' for f in findings)
+        assert [p['status'] for p in report[0]['peers']] == ['no SA out, no SA in'] * 2
+
+    def test_missing_policy_is_named_per_peer(self):
+        report, findings = self.audit('worker-2', '', '', self.kernel_with_esp)
+        assert sorted(f['peer'] for f in findings if f['id'] == 'policy_missing') == ['192.168.48.2', '192.168.48.3']
+        assert report[0]['peers'][0]['status'].startswith('no policy')
+
+    def test_other_data_path_port_does_not_match_dockers_policies(self):
+        policies = _kernel.parse_xfrm_policies(recorded('lab-worker-1-policy.txt'))
+        networks = [('enc1', recorded_json('lab-worker-1-network-enc1.json')[0])]
+        report, findings = ipsec_audit.IpsecAudit('worker-1', ADDRESSES['worker-1'], self.kernel_with_esp, networks,
+                                                  policies, [], 7789).run()
+        assert set(f['id'] for f in findings) == set(['policy_missing', 'sa_out_missing', 'sa_in_missing'])
+
+    def test_unreadable_xfrm_is_high_and_pairs_unknown(self):
+        networks = [('enc1', recorded_json('lab-worker-1-network-enc1.json')[0])]
+        report, findings = ipsec_audit.IpsecAudit('worker-1', ADDRESSES['worker-1'], self.kernel_with_esp, networks,
+                                                  None, None, 4789).run()
+        assert [f['id'] for f in findings] == ['xfrm_unreadable']
+        assert [p['status'] for p in report[0]['peers']] == ['unknown (ip xfrm unreadable)'] * 2
