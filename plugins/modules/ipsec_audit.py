@@ -19,8 +19,8 @@ description:
     schedules tasks on it, and the traffic between nodes then times out silently. This module
     asks the node's kernel and engine what is really there.
   - "Kernel: whether C(esp4), C(xfrm_user), C(vxlan), C(ip_vs) and C(xt_u32) (or C(xt_bpf)) are
-    loaded, built in or loadable; and whether ESP with AES-GCM (C(rfc4106(gcm(aes))), what Docker
-    uses) is really usable: an SA is added in a network namespace made for the purpose, which is
+    loaded, built in or loadable; and whether ESP with AES-GCM (the kernel's rfc4106(gcm(aes)), the cipher
+    Docker uses) is really usable: an SA is added in a network namespace made for the purpose, which is
     deleted again at once. Only the kernel's answer to a real SA is conclusive; C(/proc/crypto)
     lists only the algorithms loaded so far."
   - "Engine and xfrm: for each encrypted overlay network this node takes part in, and each peer
@@ -135,7 +135,7 @@ kernel:
       description: V(true) when the kernel does ESP, V(false) when not, V(null) when unknown.
       type: bool
     aes_gcm:
-      description: V(true) when an ESP SA with C(rfc4106(gcm(aes))) was accepted, V(false) when the algorithm is missing, V(null) when unknown.
+      description: V(true) when an ESP SA with the kernel's rfc4106(gcm(aes)) was accepted, V(false) when the algorithm is missing, V(null) when unknown.
       type: bool
     probe:
       description: The kernel's answers to the probe, in words; empty when O(probe_kernel=false).

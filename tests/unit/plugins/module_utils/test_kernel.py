@@ -373,3 +373,33 @@ class TestEspProbe:
     ])
     def test_kernel_answers(self, rc, message, verdict):
         assert k.classify_state_add_error(rc, message) == verdict
+
+
+class TestXfrmStates:
+    """Real ESP SAs, recorded on the VM lab's Debian 12 kernel (fixtures/xfrm/README.md)."""
+
+    def test_sas_with_counters(self):
+        states = k.parse_xfrm_states(fixture_text(XFRM, 'vm-netns-state-s.txt'))
+        assert states == [
+            {'src': '192.0.2.11', 'dst': '192.0.2.12', 'proto': 'esp', 'spi': 0x5e3d2b02, 'reqid': 13681891,
+             'mode': 'transport', 'mark': None, 'algorithm': 'rfc4106(gcm(aes))', 'bytes': 0, 'packets': 0},
+            {'src': '192.0.2.12', 'dst': '192.0.2.11', 'proto': 'esp', 'spi': 0x4d2c1a01, 'reqid': 13681891,
+             'mode': 'transport', 'mark': None, 'algorithm': 'rfc4106(gcm(aes))', 'bytes': 0, 'packets': 0},
+        ]
+
+    def test_without_statistics_the_counters_are_unknown(self):
+        states = k.parse_xfrm_states(fixture_text(XFRM, 'vm-netns-state.txt'))
+        assert [(s['spi'], s['bytes'], s['packets']) for s in states] == [(0x5e3d2b02, None, None),
+                                                                         (0x4d2c1a01, None, None)]
+
+    def test_the_key_never_leaves_the_parser(self):
+        text = fixture_text(XFRM, 'vm-netns-state-s.txt')
+        key = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'
+        assert key in text
+        assert key not in json.dumps(k.parse_xfrm_states(text))
+
+    def test_policy_from_the_same_kernel(self):
+        (policy,) = k.parse_xfrm_policies(fixture_text(XFRM, 'vm-netns-policy.txt'))
+        assert (policy['src'], policy['dst'], policy['dport'], policy['dir'], policy['mark']) == (
+            '192.0.2.12', '192.0.2.11', 4789, 'out', '0xd0c4e3/0xffffffff')
+        assert policy['tmpl'][0]['spi'] == 0x4d2c1a01

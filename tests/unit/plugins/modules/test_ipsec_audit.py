@@ -262,3 +262,37 @@ class TestAuditLogic:
                                                   None, None, 4789).run()
         assert [f['id'] for f in findings] == ['xfrm_unreadable']
         assert [p['status'] for p in report[0]['peers']] == ['unknown (ip xfrm unreadable)'] * 2
+
+
+class TestWithRealSas:
+    """SAs as the VM lab's kernel (with ESP) lists them; the engine's view is reduced to its Peers."""
+
+    kernel = {'esp': True, 'aes_gcm': True, 'probe': 'an ESP SA with rfc4106(gcm(aes)) was accepted', 'modules': {}}
+    # docker network inspect -v lists every node of the network under Peers (see lab-*-network-enc1.json).
+    network = {'Id': 'vmnet', 'Name': 'enc1', 'Driver': 'overlay',
+               'Options': {'encrypted': '', 'com.docker.network.driver.overlay.vxlanid_list': '4097'},
+               'Peers': [{'Name': 'a1', 'IP': '192.0.2.11'}, {'Name': 'a2', 'IP': '192.0.2.12'}]}
+
+    def audit(self, states_file, port=4789):
+        policies = _kernel.parse_xfrm_policies(recorded('vm-netns-policy.txt'))
+        states = _kernel.parse_xfrm_states(recorded(states_file))
+        return ipsec_audit.IpsecAudit('vm2', '192.0.2.12', self.kernel, [('enc1', self.network)], policies, states,
+                                      port).run()
+
+    def test_sa_both_ways_and_policy_is_clean(self):
+        report, findings = self.audit('vm-netns-state-s.txt')
+        assert findings == []
+        (peer,) = report[0]['peers']
+        assert peer == {'address': '192.0.2.11', 'policy': True, 'sa_out': True, 'sa_in': True,
+                        'spis_out': ['0x4d2c1a01'], 'spis_in': ['0x5e3d2b02'], 'bytes_out': 0, 'bytes_in': 0,
+                        'status': 'ok'}
+
+    def test_same_sas_seen_from_the_other_node(self):
+        policies = []  # the other node's policy was not recorded: only the SAs are judged here
+        states = _kernel.parse_xfrm_states(recorded('vm-netns-state-s.txt'))
+        report, findings = ipsec_audit.IpsecAudit('vm1', '192.0.2.11', self.kernel, [('enc1', self.network)],
+                                                  policies, states, 4789).run()
+        (peer,) = report[0]['peers']
+        assert (peer['sa_out'], peer['sa_in'], peer['spis_out'], peer['spis_in']) == (
+            True, True, ['0x5e3d2b02'], ['0x4d2c1a01'])
+        assert [f['id'] for f in findings] == ['policy_missing']
