@@ -167,19 +167,16 @@ persisted:
   sample: [esp4, ip_vs, ip_vs_rr]
 """
 
-import os
-import tempfile
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes, to_native
+from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.ironclad.swarm.plugins.module_utils._files import sync_file
 from ansible_collections.ironclad.swarm.plugins.module_utils._kernel import (
     STATUS_LOADABLE,
     STATUS_LOADED,
     KernelState,
     ModuleStatus,
     parse_entry,
-    read_text,
     render_persist_file,
     resolve_entries,
 )
@@ -229,37 +226,10 @@ class KernelModulesManager(object):
         return ModuleStatus(status.name, STATUS_LOADED, 'loaded by modprobe')
 
     def persist(self, names):
-        path = self.params['persist_file']
-        before = read_text(path) if os.path.exists(path) else None
-        after = render_persist_file(names)
-        if before == after:
-            return
-        self.changed = True
-        self.diff = {
-            'before_header': path,
-            'after_header': path,
-            'before': before or '',
-            'after': after or '',
-        }
-        if self.check_mode:
-            return
-        if after is None:
-            try:
-                os.unlink(path)
-            except OSError as exc:
-                self.module.fail_json(msg='Cannot remove %s: %s' % (path, to_native(exc)))
-            return
-        directory = os.path.dirname(path) or '.'
-        try:
-            if not os.path.isdir(directory):
-                os.makedirs(directory, 0o755)
-            fd, tmp = tempfile.mkstemp(dir=self.module.tmpdir)
-            with os.fdopen(fd, 'wb') as handle:
-                handle.write(to_bytes(after))
-        except (IOError, OSError) as exc:
-            self.module.fail_json(msg='Cannot write %s: %s' % (path, to_native(exc)))
-        self.module.atomic_move(tmp, path)
-        self.module.set_mode_if_different(path, '0644', False)
+        diff = sync_file(self.module, self.params['persist_file'], render_persist_file(names), '0644')
+        if diff:
+            self.changed = True
+            self.diff = diff
 
     def run(self):
         entries = []

@@ -206,11 +206,11 @@ persist_file:
 
 import json
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes, to_native
+from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.ironclad.swarm.plugins.module_utils._files import sync_file
 from ansible_collections.ironclad.swarm.plugins.module_utils._nft import (
     TABLE_FAMILY,
     TABLE_NAME,
@@ -298,34 +298,10 @@ class SwarmFirewall(object):
         return None
 
     def persist(self, content):
-        path = self.params['persist_file']
-        before = None
-        if os.path.exists(path):
-            with open(path, 'rb') as handle:
-                before = handle.read().decode('utf-8', 'replace')
-        if before == content:
-            return
-        self.changed = True
-        self.diff.append({'before_header': path, 'after_header': path, 'before': before or '', 'after': content or ''})
-        if self.check_mode:
-            return
-        if content is None:
-            try:
-                os.unlink(path)
-            except OSError as exc:
-                self.module.fail_json(msg='Cannot remove %s: %s' % (path, to_native(exc)))
-            return
-        directory = os.path.dirname(path) or '.'
-        try:
-            if not os.path.isdir(directory):
-                os.makedirs(directory, 0o755)
-            fd, tmp = tempfile.mkstemp(dir=self.module.tmpdir)
-            with os.fdopen(fd, 'wb') as handle:
-                handle.write(to_bytes(content))
-        except (IOError, OSError) as exc:
-            self.module.fail_json(msg='Cannot write %s: %s' % (path, to_native(exc)))
-        self.module.atomic_move(tmp, path)
-        self.module.set_mode_if_different(path, '0600', False)
+        diff = sync_file(self.module, self.params['persist_file'], content, '0600')
+        if diff:
+            self.changed = True
+            self.diff.append(diff)
 
     def run(self):
         state = self.params['state']

@@ -9,22 +9,12 @@ from __future__ import annotations
 import json
 import os
 
-import pytest
-
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.ironclad.swarm.plugins.modules import firewall_audit
+from module_harness import run_main
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'nft')
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
 
 
 def recorded(name):
@@ -60,24 +50,13 @@ class FakeNode:
 
 
 def audit(monkeypatch, node, tmp_path, **params):
-    def exit_json(module, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(module, **kwargs):
-        raise FailJson(kwargs)
-
     persist = tmp_path / 'firewall.json'
     persist.write_text(recorded('persisted-firewall.json'))
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, a, **kw: node.run_command(a))
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda module, name, *a, **kw: '/usr/sbin/' + name)
     monkeypatch.setattr(firewall_audit.socket, 'gethostname', lambda: 'lab-node')
     args = dict({'persist_file': str(persist)}, **params)
-    with patch_module_args(dict(args, _ansible_check_mode=True)):
-        with pytest.raises((ExitJson, FailJson)) as info:
-            firewall_audit.main()
-    return info.type is ExitJson, info.value.args[0]
+    return run_main(monkeypatch, firewall_audit.main, args, check_mode=True)
 
 
 def ids(result):

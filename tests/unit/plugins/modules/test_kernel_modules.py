@@ -14,10 +14,10 @@ import shutil
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.ironclad.swarm.plugins.module_utils import _kernel
 from ansible_collections.ironclad.swarm.plugins.modules import kernel_modules
+from module_harness import run_main
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'kernel')
 LAB = os.path.join(FIXTURES, 'lab-6.18.44')
@@ -27,14 +27,6 @@ DEBIAN_RELEASE = '6.1.0-53-cloud-amd64'
 MODPROBE = '/usr/sbin/modprobe'
 READ_KERNEL = _kernel.KernelState.from_system
 SWARM = ['vxlan', 'xfrm_user', 'esp4', 'ip_vs', 'ip_vs_rr', 'xt_u32|xt_bpf']
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
 
 
 class FakeHost:
@@ -106,15 +98,6 @@ def debian_host(tmp_path):
 
 
 def run_module(monkeypatch, host, args, check_mode=False, diff=False):
-    def exit_json(module, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(module, **kwargs):
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
-
     def run_command(module, args, **kwargs):
         return host.run_command(module, args, **kwargs)
 
@@ -123,15 +106,8 @@ def run_module(monkeypatch, host, args, check_mode=False, diff=False):
                         lambda module, name, required=False, opt_dirs=None: host.modprobe)
     monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda module, msg: host.warnings.append(msg))
     monkeypatch.setattr(kernel_modules.KernelState, 'from_system', classmethod(lambda cls: host.state()))
-    args = dict(args)
-    args['_ansible_check_mode'] = check_mode
-    args['_ansible_diff'] = diff
-    with patch_module_args(args):
-        with pytest.raises((ExitJson, FailJson)) as exc:
-            kernel_modules.main()
-    if exc.type is FailJson:
-        return 'failed', exc.value.args[0]
-    return 'ok', exc.value.args[0]
+    ok, result = run_main(monkeypatch, kernel_modules.main, args, check_mode, diff)
+    return ('ok' if ok else 'failed'), result
 
 
 def persist_path(host):

@@ -14,13 +14,11 @@ import copy
 import json
 import os
 
-import pytest
-
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.ironclad.swarm.plugins.module_utils import _docker
 from ansible_collections.ironclad.swarm.plugins.modules import overlay_network
+from module_harness import run_main
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'docker')
 
@@ -28,14 +26,6 @@ FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'dock
 def fixture(name):
     with open(os.path.join(FIXTURES, name + '.json')) as handle:
         return json.load(handle)
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
 
 
 class APIError(_docker.APIError):
@@ -131,32 +121,17 @@ class FakeAPIClient:
         return {}
 
 
-def exit_json(module, **kwargs):
-    raise ExitJson(kwargs)
-
-
-def fail_json(module, **kwargs):
-    raise FailJson(kwargs)
-
-
 def run_module(monkeypatch, client, args, check_mode=False, diff=False, ip_json=None):
     def run_command(module, argv, **kwargs):
         assert argv == ['ip', '-j', 'address', 'show']
         return 0, json.dumps(ip_json if ip_json is not None else fixture('ip-addr-manager')), ''
 
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', run_command)
     monkeypatch.setattr(_docker, 'HAS_DOCKER_SDK', True)
     monkeypatch.setattr(_docker, 'docker', type('docker', (), {'APIClient': lambda *a, **k: client}))
     monkeypatch.setattr(_docker.time, 'sleep', lambda seconds: None)
-    args = dict(args)
-    args['_ansible_check_mode'] = check_mode
-    args['_ansible_diff'] = diff
-    with patch_module_args(args):
-        with pytest.raises((ExitJson, FailJson)) as exc:
-            overlay_network.main()
-    return ('failed' if exc.type is FailJson else 'ok'), exc.value.args[0]
+    ok, result = run_main(monkeypatch, overlay_network.main, args, check_mode, diff)
+    return ('ok' if ok else 'failed'), result
 
 
 def changes(client):
@@ -400,24 +375,20 @@ def test_an_unreachable_engine_says_where_it_looked(monkeypatch):
     def refuse(*args, **kwargs):
         raise _docker.DockerException('Error while fetching server API version: connection refused')
 
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
     monkeypatch.setattr(_docker, 'HAS_DOCKER_SDK', True)
     monkeypatch.setattr(_docker, 'docker', type('docker', (), {'APIClient': staticmethod(refuse)}))
-    with patch_module_args(dict(name='app', docker_host='unix:///run/nothing.sock')):
-        with pytest.raises(FailJson) as exc:
-            overlay_network.main()
-    assert exc.value.args[0]['msg'] == (
+    ok, result = run_main(monkeypatch, overlay_network.main, dict(name='app', docker_host='unix:///run/nothing.sock'))
+    assert not ok
+    assert result['msg'] == (
         'Cannot reach the Docker Engine at unix:///run/nothing.sock: Error while fetching server API version: '
         'connection refused. Is dockerd running on this host, and may this user use its socket (run as root or with '
         'become)?')
 
 
 def test_a_missing_sdk_is_reported_with_missing_required_lib(monkeypatch):
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
     monkeypatch.setattr(_docker, 'HAS_DOCKER_SDK', False)
-    with patch_module_args(dict(name='app')):
-        with pytest.raises(FailJson) as exc:
-            overlay_network.main()
-    assert exc.value.args[0]['msg'].startswith(
+    ok, result = run_main(monkeypatch, overlay_network.main, dict(name='app'))
+    assert not ok
+    assert result['msg'].startswith(
         'Failed to import the required Python library (docker (the Docker SDK for Python; Debian package '
         'python3-docker))')

@@ -12,22 +12,14 @@ import os
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.ironclad.swarm.plugins.module_utils import _nft
 from ansible_collections.ironclad.swarm.plugins.modules import swarm_firewall
+from module_harness import run_main
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'nft')
 NFT = '/usr/sbin/nft'
 PEERS = ['172.27.0.2', '172.27.0.3', '172.27.0.4']
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
 
 
 class FakeNft:
@@ -66,24 +58,12 @@ class FakeNft:
 
 
 def run_module(monkeypatch, nft, args, check_mode=False, diff=False, env=None):
-    def exit_json(module, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(module, **kwargs):
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, args, **kw: nft.run_command(args, **kw))
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda module, name, *a, **kw: NFT if name == 'nft' else None)
     monkeypatch.delenv('SSH_CONNECTION', raising=False)
     for key, value in (env or {}).items():
         monkeypatch.setenv(key, value)
-    args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
-    with patch_module_args(args):
-        with pytest.raises((ExitJson, FailJson)) as info:
-            swarm_firewall.main()
-    return info.type is ExitJson, info.value.args[0]
+    return run_main(monkeypatch, swarm_firewall.main, args, check_mode, diff)
 
 
 @pytest.fixture
