@@ -296,3 +296,47 @@ class TestWithRealSas:
         assert (peer['sa_out'], peer['sa_in'], peer['spis_out'], peer['spis_in']) == (
             True, True, ['0x5e3d2b02'], ['0x4d2c1a01'])
         assert [f['id'] for f in findings] == ['policy_missing']
+
+
+VM_ADDRESSES = {'vm1': '192.0.2.11', 'vm2': '192.0.2.12', 'vm3': '192.0.2.13'}
+
+
+class TestDockerSasOnTheVmLab:
+    """What Docker 20.10 itself programmed on the VM lab (Debian 12 kernel with ESP), keys redacted."""
+
+    kernel = TestWithRealSas.kernel
+
+    def audit(self, node, drop=None):
+        policies = _kernel.parse_xfrm_policies(recorded('%s-docker-policy.txt' % node))
+        states = _kernel.parse_xfrm_states(recorded('%s-docker-state-s.txt' % node))
+        if drop:
+            states = [s for s in states if (s['src'], s['dst']) != drop]
+        network = recorded_json('%s-docker-network-vm-enc.json' % node)[0]
+        assert recorded_json('%s-docker-info-swarm.json' % node)['NodeAddr'] == VM_ADDRESSES[node]
+        return ipsec_audit.IpsecAudit(node, VM_ADDRESSES[node], self.kernel, [('vm-enc', network)], policies, states,
+                                      4789).run()
+
+    @pytest.mark.parametrize('node', sorted(VM_ADDRESSES))
+    def test_every_pair_has_policy_and_sas_both_ways(self, node):
+        report, findings = self.audit(node)
+        assert findings == []
+        (network,) = report
+        assert network['joined'] and network['vnis'] == [4097]
+        assert sorted(p['address'] for p in network['peers']) == sorted(set(VM_ADDRESSES.values()) - {VM_ADDRESSES[node]})
+        assert all(p['status'] == 'ok' and p['spis_out'] and p['spis_in'] for p in network['peers'])
+
+    def test_spis_agree_between_the_two_ends(self):
+        """What one node sends with is what the other receives with (Docker keeps several inbound keys)."""
+        views = dict((node, dict((p['address'], p) for p in self.audit(node)[0][0]['peers'])) for node in VM_ADDRESSES)
+        for a, b in (('vm1', 'vm2'), ('vm1', 'vm3'), ('vm2', 'vm3')):
+            a_to_b = views[a][VM_ADDRESSES[b]]
+            b_from_a = views[b][VM_ADDRESSES[a]]
+            assert set(a_to_b['spis_out']) <= set(b_from_a['spis_in']), (a, b)
+            assert set(b_from_a['spis_out']) <= set(a_to_b['spis_in']), (b, a)
+
+    def test_one_missing_direction_is_flagged_for_that_pair_only(self):
+        report, findings = self.audit('vm2', drop=('192.0.2.13', '192.0.2.12'))
+        assert [(f['id'], f['severity'], f['peer'], f['network']) for f in findings] == [
+            ('sa_in_missing', 'high', '192.0.2.13', 'vm-enc')]
+        statuses = dict((p['address'], p['status']) for p in report[0]['peers'])
+        assert statuses == {'192.0.2.11': 'ok', '192.0.2.13': 'no SA in'}
