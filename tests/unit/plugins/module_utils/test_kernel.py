@@ -389,8 +389,8 @@ class TestXfrmStates:
 
     def test_without_statistics_the_counters_are_unknown(self):
         states = k.parse_xfrm_states(fixture_text(XFRM, 'vm-netns-state.txt'))
-        assert [(s['spi'], s['bytes'], s['packets']) for s in states] == [(0x5e3d2b02, None, None),
-                                                                         (0x4d2c1a01, None, None)]
+        expected = [(0x5e3d2b02, None, None), (0x4d2c1a01, None, None)]
+        assert [(s['spi'], s['bytes'], s['packets']) for s in states] == expected
 
     def test_the_key_never_leaves_the_parser(self):
         text = fixture_text(XFRM, 'vm-netns-state-s.txt')
