@@ -78,10 +78,14 @@ def web(nodes):
 
 
 def fetch(nodes, client, network, target_ip, timeout=10):
-    """wget from the client node's web task on `network` to target_ip; (ok, output)."""
+    """HTTP GET from the client node's web task on `network` to target_ip; (ok, output).
+
+    busybox nc, not wget: busybox 1.35's static wget segfaults on `-q` here.
+    """
     service = SERVICES[network]
     cid = nodes[client].check_output("docker ps -q --filter label=com.docker.swarm.service.name=%s", service)
-    res = nodes[client].run("docker exec %s wget -q -O- -T %d http://%s/", cid.splitlines()[0], timeout, target_ip)
+    res = nodes[client].run("docker exec %s sh -c %s", cid.splitlines()[0],
+                            "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w %d %s 80" % (timeout, target_ip))
     return res.rc == 0 and "ironclad-probe" in res.stdout, res.stdout + res.stderr
 
 
@@ -89,10 +93,12 @@ def run_audit(nodes):
     """Run ironclad.swarm.ipsec_audit on every VM; {node: result}."""
     env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
                ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="False")
+    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)  # profile_tasks would print after the JSON
     proc = subprocess.run(["ansible", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "all",
                            "-m", "ironclad.swarm.ipsec_audit"],
                           cwd=PROJECT, env=env, text=True, capture_output=True, check=False, timeout=600)
-    doc = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert "{" in proc.stdout, proc.stderr
+    doc, _ = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{"):])
     return doc["plays"][0]["tasks"][0]["hosts"]
 
 
