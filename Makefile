@@ -15,6 +15,9 @@ PYTHON      ?= python3
 SCENARIOS   ?= default ha
 
 export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
+# Ansible's own state (molecule's copies of this collection, temp files) stays in the
+# checkout, so a copy left in ~/.ansible by another checkout can never hide this one.
+export ANSIBLE_HOME := $(CURDIR)/.build/ansible-home
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR := $(if $(CI),0,1)
 export ANSIBLE_PIPELINING := True
