@@ -8,10 +8,8 @@ import sys
 import pytest
 import testinfra
 
+# The tests import molecule/shared/labtest.py.
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
-
-# pylint: disable=wrong-import-position
-from labtest import wait_for  # noqa: E402,F401
 
 WORKDIR = os.environ.get("VM_WORKDIR", "/var/tmp/ironclad-swarm-vm")
 
