@@ -103,7 +103,7 @@ def run_audit(nodes):
                            "-m", "ironclad.swarm.ipsec_audit"],
                           cwd=PROJECT, env=env, text=True, capture_output=True, check=False, timeout=600)
     assert "{" in proc.stdout, proc.stderr
-    doc, _ = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{"):])
+    doc = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{"):])[0]
     return doc["plays"][0]["tasks"][0]["hosts"]
 
 
