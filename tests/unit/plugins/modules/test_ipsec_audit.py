@@ -13,22 +13,14 @@ import os
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.ironclad.swarm.plugins.module_utils import _kernel
 from ansible_collections.ironclad.swarm.plugins.modules import ipsec_audit
+from module_harness import run_main
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures')
 XFRM = os.path.join(FIXTURES, 'xfrm')
 ADDRESSES = {'manager-1': '192.168.48.2', 'worker-1': '192.168.48.3', 'worker-2': '192.168.48.4'}
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
 
 
 def recorded(name):
@@ -108,24 +100,13 @@ def lab_kernel(tmp_path):
 
 
 def run_module(monkeypatch, node, engine, kernel, **params):
-    def exit_json(module, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(module, **kwargs):
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, a, **kw: node.run_command(a))
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda module, name, *a, **kw: '/usr/sbin/' + name)
     monkeypatch.setattr(ipsec_audit, 'Engine', lambda *a, **kw: engine)
     monkeypatch.setattr(ipsec_audit, 'HAS_DOCKER_SDK', True)
     monkeypatch.setattr(ipsec_audit.KernelState, 'from_system', classmethod(lambda cls: kernel))
     monkeypatch.setattr(ipsec_audit.socket, 'gethostname', lambda: 'lab-node')
-    with patch_module_args(dict(params, _ansible_check_mode=True)):
-        with pytest.raises((ExitJson, FailJson)) as info:
-            ipsec_audit.main()
-    return info.type is ExitJson, info.value.args[0]
+    return run_main(monkeypatch, ipsec_audit.main, params, check_mode=True)
 
 
 def ids(result):
