@@ -51,3 +51,15 @@ def run_site(*extra, inventories=()):
     cmd += [os.path.join(project, "playbooks", "site.yml")] + list(extra)
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     return subprocess.run(cmd, cwd=project, env=env, text=True, capture_output=True, check=False, timeout=900)
+
+
+def node_run(node, script, check=True, shell="sh"):
+    """Run a shell script inside a lab node (docker exec from the controller).
+
+    With check, a non-zero exit fails the test with the script and its output.
+    """
+    result = subprocess.run(["docker", "exec", node, shell, "-c", script], text=True, capture_output=True,
+                            check=False, timeout=120)
+    if check:
+        assert result.returncode == 0, "%s: %s\n%s%s" % (node, script, result.stdout, result.stderr)
+    return result

@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 import testinfra
-from labtest import wait_for
+from labtest import node_run, wait_for
 
 testinfra_hosts = ["local://"]
 controller = testinfra.get_host("local://")
@@ -53,11 +53,7 @@ ENCRYPTED, PLAIN = declared_networks()
 
 
 def on(node, script, check=True):
-    result = subprocess.run(["docker", "exec", node, "sh", "-c", script], text=True, capture_output=True,
-                            check=False, timeout=120)
-    if check:
-        assert result.returncode == 0, "%s: %s\n%s%s" % (node, script, result.stdout, result.stderr)
-    return result
+    return node_run(node, script, check)
 
 
 def kernel_has_esp_with_gcm():
@@ -130,6 +126,10 @@ def run_audit(tmp_path, *extra):
     report = None
     for play in data["plays"]:
         for task in play["tasks"]:
+            for host, host_result in task["hosts"].items():
+                if host_result.get("failed") and not host_result.get("ignore_errors"):
+                    # Shown by pytest when the test fails: which task failed, where and why.
+                    print("FAILED %s on %s: %s" % (task["task"]["name"], host, host_result.get("msg")))
             if task["task"]["name"].endswith("Report | Gather the results of every node"):
                 for host_result in task["hosts"].values():
                     report = host_result.get("ansible_facts", {}).get("audit_report", report)

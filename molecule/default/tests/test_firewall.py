@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 import testinfra
-from labtest import run_site, wait_for
+from labtest import node_run, run_site, wait_for
 
 testinfra_hosts = ["local://"]
 controller = testinfra.get_host("local://")
@@ -30,11 +30,8 @@ SERVICE_IMAGE = "ironclad-swarm-lab/probe:1"
 
 
 def on(node, script, check=True):
-    result = subprocess.run(["docker", "exec", node, "bash", "-c", script], text=True, capture_output=True,
-                            check=False, timeout=120)
-    if check:
-        assert result.returncode == 0, "%s: %s\n%s%s" % (node, script, result.stdout, result.stderr)
-    return result
+    # bash: the tests use its /dev/tcp and /dev/udp.
+    return node_run(node, script, check, shell="bash")
 
 
 def outsider(script):
