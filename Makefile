@@ -26,7 +26,7 @@ export PY_COLORS := $(if $(CI),0,1)
 
 LAB_ARGS ?=
 
-.PHONY: help venv collection host images lab lab-down lint sanity unit molecule test test-vm bench bench-firewall clean
+.PHONY: help venv collection host images lab lab-down lint sanity unit molecule test test-vm bench bench-firewall bench-audit bench-vm clean
 
 help:
 	@echo "make lab       start the local lab (1 manager + 2 workers) and build the swarm on it"
@@ -35,6 +35,8 @@ help:
 	@echo "make test-vm   the QEMU VM scenario: ESP on the wire (root, ~9 min)"
 	@echo "make bench     converge / re-run / floor timings on the lab"
 	@echo "make bench-firewall  apply time and rule count for 10 / 100 / 1,000 peers"
+	@echo "make bench-audit     read-only audit time on a 3- and a 5-node lab"
+	@echo "make bench-vm        audit time and HTTP throughput plain vs encrypted on the VM lab"
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -92,6 +94,16 @@ test-vm: venv collection
 
 bench: venv collection images
 	$(BIN)/python tests/bench/bench.py
+
+bench-audit: venv collection images
+	$(BIN)/python tests/bench/audit_bench.py --nodes 3 5
+
+# Converges the VM lab (as `molecule converge -s encryption`), measures, then removes it.
+bench-vm: venv collection images
+	tests/vm/host-setup.sh
+	$(BIN)/molecule converge -s encryption
+	$(BIN)/python tests/bench/audit_bench.py --nodes --vm-lab "$${VM_WORKDIR:-/var/tmp/ironclad-swarm-vm}"; \
+	  rc=$$?; $(BIN)/molecule destroy -s encryption; exit $$rc
 
 bench-firewall: venv host
 	$(BIN)/python tests/bench/firewall_bench.py --netns ironclad-fw-bench

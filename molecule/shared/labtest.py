@@ -63,3 +63,37 @@ def node_run(node, script, check=True, shell="sh"):
     if check:
         assert result.returncode == 0, "%s: %s\n%s%s" % (node, script, result.stdout, result.stderr)
     return result
+
+
+def run_audit_playbook(report_dir, *extra):
+    """playbooks/audit.yml against the scenario's inventory; (rc, audit_report, stats).
+
+    The report is the audit role's `audit_report` fact, read from the json callback's output.
+    Each task that failed is printed, so pytest shows which one and why when a test fails.
+    """
+    project = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
+    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+           os.path.join(project, "playbooks", "audit.yml"), "-e", "audit_report_dir=%s" % report_dir] + list(extra)
+    env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_NOCOLOR="1")
+    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
+    result = subprocess.run(cmd, cwd=project, env=env, text=True, capture_output=True, check=False, timeout=900)
+    # The first JSON document only: a scenario's profile_tasks summary may follow it.
+    assert "{" in result.stdout, (result.stdout + result.stderr)[-3000:]
+    data = json.JSONDecoder().raw_decode(result.stdout[result.stdout.index("{"):])[0]
+    report = None
+    for play in data["plays"]:
+        for task in play["tasks"]:
+            for host, host_result in task["hosts"].items():
+                if host_result.get("failed") and not host_result.get("ignore_errors"):
+                    print("FAILED %s on %s: %s" % (task["task"]["name"], host, host_result.get("msg")))
+            if task["task"]["name"].endswith("Report | Gather the results of every node"):
+                for host_result in task["hosts"].values():
+                    report = host_result.get("ansible_facts", {}).get("audit_report", report)
+    return result.returncode, report, data["stats"]
+
+
+def matrix_cells(report, network):
+    """[(row node, cell)] of the audit report's node x node matrix for one network, the diagonal left out."""
+    matrix = [m for m in report["matrices"] if m["network"] == network]
+    assert matrix, "no matrix for %s in %s" % (network, [m["network"] for m in report["matrices"]])
+    return [(row["node"], cell) for row in matrix[0]["rows"] for cell in row["cells"] if not cell.get("self")]

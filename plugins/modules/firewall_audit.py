@@ -155,6 +155,17 @@ findings:
       description: The rule that decided, when one did.
       type: str
       sample: "-A INPUT -p udp -m udp --dport 4789 -j ACCEPT"
+    peers:
+      description: The peer addresses a V(*_blocked) finding is about.
+      type: list
+      elements: str
+      returned: when the finding is about traffic from peers
+      sample: [203.0.113.12]
+    peer:
+      description: The one peer address, when a V(*_blocked) finding is about a single peer (as in P(ironclad.swarm.ipsec_audit#module)'s findings).
+      type: str
+      returned: when the finding is about exactly one peer
+      sample: 203.0.113.12
 checks:
   description: Every imagined packet and the answer, for the record.
   returned: always
@@ -299,10 +310,14 @@ class Audit(object):
         self.findings = []
         self.checks = []
 
-    def find(self, fid, severity, reason, rule=None):
+    def find(self, fid, severity, reason, rule=None, peers=None):
         finding = {'id': fid, 'severity': severity, 'node': self.node, 'reason': reason}
         if rule:
             finding['rule'] = rule
+        if peers:
+            finding['peers'] = peers
+            if len(peers) == 1:
+                finding['peer'] = peers[0]
         self.findings.append(finding)
 
     def ask(self, label, packet, expected):
@@ -345,7 +360,7 @@ class Audit(object):
             if blocked:
                 self.find(fid, 'high', '%s from peer(s) %s is dropped by %s: %s.' % (
                     what, ', '.join(blocked[:10]) + (' and %d more' % (len(blocked) - 10) if len(blocked) > 10 else ''),
-                    decided.where, effect), decided.rule_text)
+                    decided.where, effect), decided.rule_text, peers=blocked)
             for source, verdict in unsure[:1]:
                 self.find('undecidable', 'low', '%s from peer %s: cannot tell whether it is accepted; rules that '
                           'could not be evaluated: %s.' % (what, source, '; '.join(verdict.doubts)))

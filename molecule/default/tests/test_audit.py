@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 import testinfra
-from labtest import node_run, wait_for
+from labtest import matrix_cells, node_run, run_audit_playbook, wait_for
 
 testinfra_hosts = ["local://"]
 controller = testinfra.get_host("local://")
@@ -114,32 +114,8 @@ def everywhere():
 
 
 def run_audit(tmp_path, *extra):
-    """playbooks/audit.yml from the controller; (rc, audit_report, recap text)."""
-    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-           os.path.join(project_dir(), "playbooks", "audit.yml"),
-           "-e", "audit_report_dir=%s" % tmp_path, "-e", "audit_probe_image=%s" % PROBE_IMAGE] + list(extra)
-    env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_NOCOLOR="1")
-    result = subprocess.run(cmd, cwd=project_dir(), env=env, text=True, capture_output=True, check=False, timeout=600)
-    # The first JSON document only: the scenario's profile_tasks summary follows it.
-    assert "{" in result.stdout, (result.stdout + result.stderr)[-3000:]
-    data = json.JSONDecoder().raw_decode(result.stdout[result.stdout.index("{"):])[0]
-    report = None
-    for play in data["plays"]:
-        for task in play["tasks"]:
-            for host, host_result in task["hosts"].items():
-                if host_result.get("failed") and not host_result.get("ignore_errors"):
-                    # Shown by pytest when the test fails: which task failed, where and why.
-                    print("FAILED %s on %s: %s" % (task["task"]["name"], host, host_result.get("msg")))
-            if task["task"]["name"].endswith("Report | Gather the results of every node"):
-                for host_result in task["hosts"].values():
-                    report = host_result.get("ansible_facts", {}).get("audit_report", report)
-    return result.returncode, report, data["stats"]
-
-
-def cells(report, network):
-    matrix = [m for m in report["matrices"] if m["network"] == network]
-    assert matrix, "no matrix for %s in %s" % (network, [m["network"] for m in report["matrices"]])
-    return [(row["node"], cell) for row in matrix[0]["rows"] for cell in row["cells"] if not cell.get("self")]
+    """playbooks/audit.yml from the controller with the lab's probe image; (rc, audit_report, stats)."""
+    return run_audit_playbook(tmp_path, "-e", "audit_probe_image=%s" % PROBE_IMAGE, *extra)
 
 
 def test_verdict_matches_the_kernel(everywhere, kernel_esp, tmp_path):
@@ -154,7 +130,7 @@ def test_verdict_matches_the_kernel(everywhere, kernel_esp, tmp_path):
     for network in ENCRYPTED:
         lacking = sorted(f["node"] for f in report["findings"]
                          if f["id"] == "kernel_no_esp" and f["network"] == network and f["severity"] == "high")
-        pairs = cells(report, network)
+        pairs = matrix_cells(report, network)
         assert len(pairs) == len(NODES) * (len(NODES) - 1)
         if usable:
             assert lacking == [], report["findings"]
@@ -200,7 +176,7 @@ def test_probe_crosses_nodes_exactly_when_the_kernel_has_esp(everywhere, kernel_
     rc, report = run_audit(tmp_path, "-e", "audit_fail_on=none", "-e", "audit_probe=true")[:2]
     assert rc == 0 and report["probe"] == "run"
     for network in ENCRYPTED:
-        for node, cell in cells(report, network):
+        for node, cell in matrix_cells(report, network):
             assert cell["probe"] is usable, (network, node, cell)
     services = on(MANAGER, "docker service ls --format '{{.Name}}'").stdout.split()
     assert not [s for s in services if s.startswith("ironclad-audit-probe-")], services

@@ -1,12 +1,15 @@
 """The encryption truth on real kernels (three QEMU VMs, see docs/vm-lab.md).
 
-1. Every pair of nodes with tasks on the encrypted network vm-enc holds ESP SAs both ways.
+1. Every pair of nodes with tasks on the encrypted network vm-enc holds ESP SAs both ways,
+   and the audit (playbooks/audit.yml, active probe on) reports no finding and every cell
+   of the node x node matrix passing.
 2. Seed 001, automated: the host captures the lab segment while a client task on vm3
    fetches HTTP from the task on vm2. On vm-plain the capture holds `GET /` in clear;
    on vm-enc it holds ESP (IP protocol 50) and no `GET /`.
-3. Negative: ESP dropped on vm3 by an nft table of the test's own -> vm3's encrypted
-   traffic fails while its plain traffic and the other pair still work; the table
-   removed -> the encrypted fetch works again.
+3. Negative: on vm3, ESP from vm2 is dropped by one rule put into the firewall role's own
+   table -> vm3<->vm2 encrypted traffic fails while vm3's plain traffic and the other pairs
+   still work; one audit run flags the vm2/vm3 pair and no other; re-running site.yml
+   removes the rule and the audit is clean again.
 """
 
 import functools
@@ -20,16 +23,14 @@ import tempfile
 import time
 
 import pytest
-
-from labtest import wait_for
+from labtest import matrix_cells, run_audit_playbook, run_site, wait_for
 
 PROBE_IMAGE = "ironclad-swarm-lab/probe:1"
 PROBE_ROOTFS = "/opt/ironclad/probe-rootfs.tar"  # baked in by tests/vm/build-image.sh
 SERVICES = {"vm-enc": "enc-web", "vm-plain": "plain-web"}
 SERVER, CLIENT, OTHER = "vm2", "vm3", "vm1"
-DROP_TABLE = "ironclad_test_esp_drop"
-PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
-AUDIT_MODULE = os.path.join(PROJECT, "plugins", "modules", "ipsec_audit.py")
+# The firewall role's table and its input chain (plugins/module_utils/_nft.py).
+FENCE_TABLE, FENCE_INPUT = "inet ironclad_swarm", "input"
 
 
 def esp_states(node):
@@ -94,17 +95,19 @@ def fetch(nodes, client, network, target_ip, timeout=10):
     return res.rc == 0 and "ironclad-probe" in res.stdout, res.stdout + res.stderr
 
 
-def run_audit(nodes):
-    """Run ironclad.swarm.ipsec_audit on every VM; {node: result}."""
-    env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-               ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="False")
-    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)  # profile_tasks would print after the JSON
-    proc = subprocess.run(["ansible", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "all",
-                           "-m", "ironclad.swarm.ipsec_audit"],
-                          cwd=PROJECT, env=env, text=True, capture_output=True, check=False, timeout=600)
-    assert "{" in proc.stdout, proc.stderr
-    doc = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{"):])[0]
-    return doc["plays"][0]["tasks"][0]["hosts"]
+def audit(tmp_path, *extra):
+    """playbooks/audit.yml with the active probe on; (rc, audit_report, stats)."""
+    return run_audit_playbook(tmp_path, "-e", "audit_probe=true", "-e", "audit_probe_image=%s" % PROBE_IMAGE, *extra)
+
+
+def failing_pairs(report, network):
+    """Unordered node pairs with at least one failing cell in the network's matrix."""
+    return {frozenset((row, cell["peer"])) for row, cell in matrix_cells(report, network) if cell["ok"] is not True}
+
+
+def recap_changed(out):
+    """{host: changed} from an ansible-playbook PLAY RECAP."""
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+) ", out, re.M)}
 
 
 class Capture:
@@ -149,13 +152,24 @@ def test_esp_sas_both_ways_between_every_pair(nodes, lab_addr, web):
     print(nodes["vm1"].check_output("ip xfrm state"))
 
 
-@pytest.mark.skipif(not os.path.exists(AUDIT_MODULE), reason="plugins/modules/ipsec_audit.py has not landed")
-def test_ipsec_audit_is_clean(nodes, web):
-    results = run_audit(nodes)
-    assert set(results) == set(nodes)
-    for name, result in results.items():
-        assert not result.get("failed"), (name, result.get("msg"))
-        assert result.get("findings") == [], (name, result.get("findings"))
+def test_audit_is_clean_with_every_pair_passing(nodes, lab_addr, web, tmp_path):
+    start = time.monotonic()
+    rc, report, stats = audit(tmp_path, "-e", "audit_fail_on=low")
+    print("audit with the active probe: %.1f s" % (time.monotonic() - start))
+    assert report is not None and report["probe"] == "run", report
+    assert report["findings"] == [], report["findings"]
+    assert rc == 0
+    assert all(stats[name]["changed"] == 0 for name in nodes), stats
+    assert report["networks"] == ["vm-enc"], "only the encrypted network is audited"
+    for name in nodes:
+        assert report["kernels"][name]["esp"] is True and report["kernels"][name]["aes_gcm"] is True
+    cells = matrix_cells(report, "vm-enc")
+    assert len(cells) == len(nodes) * (len(nodes) - 1)
+    for row, cell in cells:
+        # SA both ways, the policy, the fence admits ESP and the data-path port, the probe crossed
+        assert cell["ok"] is True, (row, cell)
+        assert all(cell[k] is True for k in ("policy", "sa_out", "sa_in", "fw_esp", "fw_data", "probe")), (row, cell)
+    assert "Network vm-enc" in (tmp_path / "ironclad-swarm-audit.html").read_text()
 
 
 def test_plain_network_shows_http_in_clear(nodes, lab, web):
@@ -176,27 +190,44 @@ def test_encrypted_network_shows_only_esp(nodes, lab, lab_addr, web):
     assert b"GET / " not in cap.raw(), "the encrypted overlay's request leaked in clear"
 
 
-def test_dropping_esp_breaks_only_that_nodes_encrypted_traffic(nodes, web):
-    client = nodes[CLIENT]
-    client.check_output(
-        "nft -f - <<'NFT'\n"
-        "table inet %s {\n"
-        "  chain in { type filter hook input priority -400; ip protocol esp drop; }\n"
-        "  chain out { type filter hook output priority -400; ip protocol esp drop; }\n"
-        "}\nNFT", DROP_TABLE)
+def test_esp_dropped_between_one_pair_is_flagged_then_repaired(nodes, lab_addr, web, tmp_path):
+    enc = web["vm-enc"]
+    rule = "ip saddr %s meta l4proto esp counter drop" % lab_addr[SERVER]
+    # At the head of the fence's input chain, ahead of the established/related accept.
+    nodes[CLIENT].check_output("nft insert rule %s %s %s", FENCE_TABLE, FENCE_INPUT, rule)
     try:
-        ok, out = fetch(nodes, CLIENT, "vm-enc", web["vm-enc"][SERVER], timeout=8)
-        assert not ok, "ESP is dropped on %s, yet the encrypted fetch worked: %s" % (CLIENT, out)
+        ok, out = fetch(nodes, CLIENT, "vm-enc", enc[SERVER], timeout=8)
+        assert not ok, "ESP from %s is dropped on %s, yet the encrypted fetch worked: %s" % (SERVER, CLIENT, out)
         ok, out = fetch(nodes, CLIENT, "vm-plain", web["vm-plain"][SERVER])
         assert ok, "the plain network must not depend on ESP: %s" % out
-        ok, out = fetch(nodes, OTHER, "vm-enc", web["vm-enc"][SERVER])
-        assert ok, "the %s-%s pair has no drop and must still work: %s" % (OTHER, SERVER, out)
-        if os.path.exists(AUDIT_MODULE):
-            flagged = {name: r.get("findings") for name, r in run_audit(nodes).items() if r.get("findings")}
-            print("audit findings with ESP dropped on %s: %s" % (CLIENT, flagged))
+        for client, server in ((OTHER, SERVER), (OTHER, CLIENT), (CLIENT, OTHER)):
+            ok, out = fetch(nodes, client, "vm-enc", enc[server])
+            assert ok, "the %s-%s pair has no drop and must still work: %s" % (client, server, out)
+
+        start = time.monotonic()
+        rc, report, _ = audit(tmp_path / "broken", "-e", "audit_fail_on=high")
+        print("audit with ESP from %s dropped on %s: %.1f s, findings %s" % (
+            SERVER, CLIENT, time.monotonic() - start, report and report["findings"]))
+        assert rc != 0, "a high finding must fail the run at audit_fail_on=high"
+        assert failing_pairs(report, "vm-enc") == {frozenset((CLIENT, SERVER))}
+        cell = dict((row, c) for row, c in matrix_cells(report, "vm-enc") if c["peer"] == SERVER)[CLIENT]
+        assert cell["fw_esp"] is False and cell["fw_data"] is True, cell
+        high = [f for f in report["findings"] if f["severity"] == "high"]
+        assert high, report["findings"]
+        assert all(f["node"] == CLIENT and f["peer"] == lab_addr[SERVER] for f in high), high
+        assert {f["node"] for f in report["findings"] if f.get("source") == "firewall_audit"} == {CLIENT}
+        assert any(f["id"] == "esp_blocked" for f in high), high
     finally:
-        client.run("nft delete table inet %s", DROP_TABLE)
-    # Recovery: the test's own table is gone (the firewall role never owned it).
-    assert client.run("nft list table inet %s", DROP_TABLE).rc != 0
-    wait_for(lambda: fetch(nodes, CLIENT, "vm-enc", web["vm-enc"][SERVER])[0], timeout=60, interval=3,
-             what="the encrypted fetch after removing the drop table")
+        # Whatever happened above, site.yml is the repair under test.
+        result = run_site()
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    changed = recap_changed(result.stdout)
+    print("site.yml re-run, changed per node: %s" % changed)
+    assert changed.get(CLIENT, 0) > 0, "the firewall role should have restored %s's table" % CLIENT
+    assert rule not in nodes[CLIENT].check_output("nft list chain %s %s", FENCE_TABLE, FENCE_INPUT)
+
+    rc, report, _ = audit(tmp_path / "repaired", "-e", "audit_fail_on=low")
+    assert report is not None and report["findings"] == [], report and report["findings"]
+    assert rc == 0 and failing_pairs(report, "vm-enc") == set()
+    wait_for(lambda: fetch(nodes, CLIENT, "vm-enc", enc[SERVER])[0], timeout=60, interval=3,
+             what="the encrypted fetch after site.yml repaired the fence")

@@ -94,6 +94,8 @@ def test_deleted_rule_is_reported(monkeypatch, tmp_path):
     assert ids(result) == [('esp_blocked', 'high'), ('table_modified', 'medium')]
     esp = [f for f in result['findings'] if f['id'] == 'esp_blocked'][0]
     assert 'from peer(s) 172.27.0.2, 172.27.0.3 is dropped by inet ironclad_swarm input' in esp['reason']
+    # two peers blocked: listed, and no single `peer`
+    assert esp['peers'] == ['172.27.0.2', '172.27.0.3'] and 'peer' not in esp
     modified = [f for f in result['findings'] if f['id'] == 'table_modified'][0]
     assert 'chain swarm_peer lacks the rule "meta l4proto esp counter accept"' in modified['reason']
 
