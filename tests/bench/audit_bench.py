@@ -142,7 +142,7 @@ def throughput(vm, networks, size_mb, repeat, client="vm3", server="vm2"):
             cid, ips = vm.task(client, service)
             target = vm.task(server, service)[1][network]
             wait(lambda: vm.ssh(client, "docker exec %s sh -c 'printf \"GET /ready HTTP/1.0\\r\\n\\r\\n\" | "
-                                        "nc -w 5 %s 80'" % (cid, target), check=False).startswith("HTTP/1.0 200"),
+                                        "nc -w 5 %s 80'" % (cid, target), check=False).startswith("HTTP/1.1 200"),
                  300, "httpd on %s" % server)
             rates = []
             for dummy in range(repeat):
