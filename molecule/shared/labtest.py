@@ -65,15 +65,17 @@ def node_run(node, script, check=True, shell="sh"):
     return result
 
 
-def run_audit_playbook(report_dir, *extra):
-    """playbooks/audit.yml against the scenario's inventory; (rc, audit_report, stats).
+def run_audit_playbook(report_dir, *extra, inventories=()):
+    """playbooks/audit.yml against the scenario's inventory (and `inventories`); (rc, audit_report, stats).
 
     The report is the audit role's `audit_report` fact, read from the json callback's output.
     Each task that failed is printed, so pytest shows which one and why when a test fails.
     """
     project = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
-    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-           os.path.join(project, "playbooks", "audit.yml"), "-e", "audit_report_dir=%s" % report_dir] + list(extra)
+    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"]]
+    for inv in inventories:
+        cmd += ["-i", inv]
+    cmd += [os.path.join(project, "playbooks", "audit.yml"), "-e", "audit_report_dir=%s" % report_dir] + list(extra)
     env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_NOCOLOR="1")
     env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
     result = subprocess.run(cmd, cwd=project, env=env, text=True, capture_output=True, check=False, timeout=900)
@@ -84,7 +86,7 @@ def run_audit_playbook(report_dir, *extra):
     for play in data["plays"]:
         for task in play["tasks"]:
             for host, host_result in task["hosts"].items():
-                if host_result.get("failed") and not host_result.get("ignore_errors"):
+                if (host_result.get("failed") or host_result.get("unreachable")) and not host_result.get("ignore_errors"):
                     print("FAILED %s on %s: %s" % (task["task"]["name"], host, host_result.get("msg")))
             if task["task"]["name"].endswith("Report | Gather the results of every node"):
                 for host_result in task["hosts"].values():

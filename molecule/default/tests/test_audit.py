@@ -113,9 +113,9 @@ def everywhere():
         on(MANAGER, "docker service rm %s" % SERVICE, check=False)
 
 
-def run_audit(tmp_path, *extra):
+def run_audit(tmp_path, *extra, **kwargs):
     """playbooks/audit.yml from the controller with the lab's probe image; (rc, audit_report, stats)."""
-    return run_audit_playbook(tmp_path, "-e", "audit_probe_image=%s" % PROBE_IMAGE, *extra)
+    return run_audit_playbook(tmp_path, "-e", "audit_probe_image=%s" % PROBE_IMAGE, *extra, **kwargs)
 
 
 def test_verdict_matches_the_kernel(everywhere, kernel_esp, tmp_path):
@@ -180,3 +180,11 @@ def test_probe_crosses_nodes_exactly_when_the_kernel_has_esp(everywhere, kernel_
             assert cell["probe"] is usable, (network, node, cell)
     services = on(MANAGER, "docker service ls --format '{{.Name}}'").stdout.split()
     assert not [s for s in services if s.startswith("ironclad-audit-probe-")], services
+
+
+def test_report_is_written_when_localhost_is_an_inventory_host(tmp_path):
+    """`make lab` runs with `-i localhost,`, which makes localhost an SSH host: the report is
+    still written on the controller, without SSH."""
+    rc, report, stats = run_audit(tmp_path, "-e", "audit_fail_on=none", inventories=["localhost,"])
+    assert rc == 0 and report is not None, stats
+    assert (tmp_path / "ironclad-swarm-audit.html").is_file()
