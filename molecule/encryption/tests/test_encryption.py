@@ -205,7 +205,7 @@ def test_esp_dropped_between_one_pair_is_flagged_then_repaired(nodes, lab_addr, 
             assert ok, "the %s-%s pair has no drop and must still work: %s" % (client, server, out)
 
         start = time.monotonic()
-        rc, report, _ = audit(tmp_path / "broken", "-e", "audit_fail_on=high")
+        rc, report = audit(tmp_path / "broken", "-e", "audit_fail_on=high")[:2]
         print("audit with ESP from %s dropped on %s: %.1f s, findings %s" % (
             SERVER, CLIENT, time.monotonic() - start, report and report["findings"]))
         assert rc != 0, "a high finding must fail the run at audit_fail_on=high"
@@ -230,7 +230,7 @@ def test_esp_dropped_between_one_pair_is_flagged_then_repaired(nodes, lab_addr, 
     assert changed.get(CLIENT, 0) > 0, "the firewall role should have restored %s's table" % CLIENT
     assert rule not in nodes[CLIENT].check_output("nft list chain %s %s", FENCE_TABLE, FENCE_INPUT)
 
-    rc, report, _ = audit(tmp_path / "repaired", "-e", "audit_fail_on=low")
+    rc, report = audit(tmp_path / "repaired", "-e", "audit_fail_on=low")[:2]
     assert report is not None and report["findings"] == [], report and report["findings"]
     assert rc == 0 and failing_pairs(report, "vm-enc") == set()
     wait_for(lambda: fetch(nodes, CLIENT, "vm-enc", enc[SERVER])[0], timeout=60, interval=3,
