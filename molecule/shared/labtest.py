@@ -87,7 +87,7 @@ def run_audit_playbook(report_dir, *extra, inventories=()):
         for task in play["tasks"]:
             for host, host_result in task["hosts"].items():
                 if (host_result.get("failed") or host_result.get("unreachable")) and not host_result.get("ignore_errors"):
-                    print("FAILED %s on %s: %s" % (task["task"]["name"], host, host_result.get("msg")))
+                    print("task failed (a test may expect it): %s on %s: %s" % (task["task"]["name"], host, host_result.get("msg")))
             if task["task"]["name"].endswith("Report | Gather the results of every node"):
                 for host_result in task["hosts"].values():
                     report = host_result.get("ansible_facts", {}).get("audit_report", report)

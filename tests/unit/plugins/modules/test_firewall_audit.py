@@ -100,6 +100,21 @@ def test_deleted_rule_is_reported(monkeypatch, tmp_path):
     assert 'chain swarm_peer lacks the rule "meta l4proto esp counter accept"' in modified['reason']
 
 
+def test_esp_dropped_from_one_peer_names_that_peer(monkeypatch, tmp_path):
+    node = FakeNode('worker-peer-esp-drop.json', 'worker-peer-esp-drop.iptables-save')
+    ok, result = audit(monkeypatch, node, tmp_path, node_address='172.27.0.4')
+    assert ids(result) == [('esp_blocked', 'high'), ('table_modified', 'medium')]
+    esp = [f for f in result['findings'] if f['id'] == 'esp_blocked'][0]
+    assert esp['peer'] == '172.27.0.3' and esp['peers'] == ['172.27.0.3']
+    assert esp['rule'] == 'ip saddr 172.27.0.3 meta l4proto esp counter drop'
+    accepted = dict((c['check'], c['accepted']) for c in result['checks'])
+    assert accepted['ESP (IP protocol 50) from peer 172.27.0.3'] is False
+    assert accepted['ESP (IP protocol 50) from peer 172.27.0.2'] is True
+    assert accepted['UDP 4789 (VXLAN out of IPsec) from peer 172.27.0.3'] is True
+    modified = [f for f in result['findings'] if f['id'] == 'table_modified'][0]
+    assert 'chain input has a rule that is not ours: "ip saddr 172.27.0.3 meta l4proto esp counter drop"' in modified['reason']
+
+
 def test_missing_table_opens_the_ports(monkeypatch, tmp_path):
     node = FakeNode('worker-no-table.json', 'worker-no-table.iptables-save')
     ok, result = audit(monkeypatch, node, tmp_path, node_address='172.27.0.4')
