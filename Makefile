@@ -32,7 +32,7 @@ help:
 	@echo "make lab       start the local lab (1 manager + 2 workers) and build the swarm on it"
 	@echo "make lab-down  remove the lab"
 	@echo "make test      lint + sanity + unit + molecule ($(SCENARIOS)) + the VM scenario (encryption)"
-	@echo "make test-vm   the QEMU VM scenario alone: ESP on the wire, audit (root, ~15 min)"
+	@echo "make test-vm   the QEMU VM scenario alone: ESP on the wire, audit (root, ~13 min)"
 	@echo "make bench     converge / re-run / floor timings on the lab"
 	@echo "make bench-firewall  apply time and rule count for 10 / 100 / 1,000 peers"
 	@echo "make bench-audit     read-only audit time on a 3- and a 5-node lab"
@@ -86,7 +86,7 @@ molecule: venv collection images
 
 test: lint sanity unit molecule test-vm
 
-# The VM scenario (QEMU TCG, about 15 minutes): ESP on the wire on a real kernel, the audit
+# The VM scenario (QEMU TCG, about 13 minutes): ESP on the wire on a real kernel, the audit
 # clean, then a dropped ESP pair flagged and repaired; see docs/vm-lab.md.
 test-vm: venv collection images
 	tests/vm/host-setup.sh
