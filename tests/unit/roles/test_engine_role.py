@@ -11,11 +11,14 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
 import platform
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -117,6 +120,77 @@ class TestUpstreamRepository:
         assert not keyring.parent.exists()
 
 
+FIXTURES = os.path.join(REPO, 'tests', 'unit', 'fixtures', 'openpgp')
+# Debian's bookworm archive key (RSA 4096), exported armoured by gpg; see fixtures/openpgp/README.md.
+ARMOURED_KEY = 'bookworm-automatic.asc'
+ARMOURED_KEY_FPR = 'B8B8 0B5B 623E AB6A D877  5C45 B7C5 D7D6 3509 47F8'
+
+
+@pytest.fixture
+def key_server(tmp_path):
+    """An HTTP server on loopback laid out like Docker's site: <url>/<distribution>/gpg."""
+    root = tmp_path / 'www'
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def serve(content):
+        target = root / 'linux' / os_release()['ID'] / 'gpg'
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+        return 'http://127.0.0.1:%d/linux' % server.server_address[1]
+
+    yield serve
+    server.shutdown()
+    thread.join()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists('/etc/os-release'), reason='needs root and /etc/os-release')
+class TestUpstreamKeyCheck:
+    """The repository tasks for real (not check mode), against a key served on loopback."""
+
+    def run(self, tmp_path, url, fingerprints):
+        root = tmp_path / 'root'
+        (root / 'etc' / 'apt' / 'sources.list.d').mkdir(parents=True)
+        keyring = root / 'etc' / 'apt' / 'keyrings' / 'docker.asc'
+        sources = root / 'etc' / 'apt' / 'sources.list.d' / 'docker.sources'
+        rc, tasks = run_playbook(tmp_path, 'repository', {
+            'engine_source': 'upstream',
+            'engine_upstream_url': url,
+            'engine_upstream_keyring': str(keyring),
+            'engine_upstream_sources_file': str(sources),
+            'engine_upstream_key_fingerprints': fingerprints,
+        }, gather=True)
+        return rc, tasks, keyring, sources
+
+    def test_trusted_key_is_kept_and_the_repository_added(self, tmp_path, key_server):
+        with open(os.path.join(FIXTURES, ARMOURED_KEY), 'rb') as handle:
+            url = key_server(handle.read())
+        rc, tasks, keyring, sources = self.run(tmp_path, url, ['0000000000000000000000000000000000000000', ARMOURED_KEY_FPR.lower()])
+        assert rc == 0, tasks
+        assert keyring.is_file() and sources.is_file()
+        assert 'Signed-By: %s' % keyring in sources.read_text()
+
+    def test_untrusted_key_is_removed_and_the_repository_not_added(self, tmp_path, key_server):
+        with open(os.path.join(FIXTURES, ARMOURED_KEY), 'rb') as handle:
+            url = key_server(handle.read())
+        docker = '9DC8 5822 9FC7 DD38 854A  E2D8 8D81 803C 0EBF CD88'
+        rc, tasks, keyring, sources = self.run(tmp_path, url, [docker])
+        assert rc != 0
+        message = tasks['ironclad.swarm.engine : Stop before the repository is added']['msg']
+        assert 'has fingerprint(s) %s' % ARMOURED_KEY_FPR.replace(' ', '') in message
+        assert 'none of them in engine_upstream_key_fingerprints (9DC858229FC7DD38854AE2D88D81803C0EBFCD88)' in message
+        assert not keyring.exists() and not sources.exists()
+
+    def test_a_page_that_is_not_a_key_is_removed(self, tmp_path, key_server):
+        url = key_server(b'<html><body>Moved</body></html>\n')
+        rc, tasks, keyring, sources = self.run(tmp_path, url, ['9DC858229FC7DD38854AE2D88D81803C0EBFCD88'])
+        assert rc != 0
+        assert 'not an OpenPGP key' in tasks['ironclad.swarm.engine : Stop before the repository is added']['msg']
+        assert not keyring.exists() and not sources.exists()
+
+
 VALIDATE_FAILED = 'ironclad.swarm.engine : Check the engine variables\' values'
 SPEC_FAILED = 'ironclad.swarm.engine : Check the engine variables\' types against meta/argument_specs.yml'
 
@@ -164,6 +238,10 @@ class TestValidate:
          'engine_kernel_modules has "-r ip_vs": each entry must be a kernel module name'),
         ({'engine_upstream_url': 'download.docker.com/linux'},
          'engine_upstream_url is "download.docker.com/linux": give the http:// or https:// base URL'),
+        ({'engine_upstream_key_fingerprints': ['0EBFCD88']},
+         'engine_upstream_key_fingerprints has "0EBFCD88": give at least one OpenPGP key fingerprint'),
+        ({'engine_upstream_key_fingerprints': []},
+         'engine_upstream_key_fingerprints has no entry: give at least one OpenPGP key fingerprint'),
     ])
     def test_semantic_errors_name_variable_and_fix(self, tmp_path, extra, expected):
         rc, tasks = run_playbook(tmp_path, 'validate', extra)
