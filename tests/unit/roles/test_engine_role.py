@@ -78,6 +78,21 @@ def os_release():
 DEB_ARCH = {'x86_64': 'amd64', 'aarch64': 'arm64'}
 
 
+def run_repository(tmp_path, url, extra, check=False):
+    """The role's repository tasks with the keyring and sources file under tmp_path; (rc, tasks, keyring, sources)."""
+    root = tmp_path / 'root'
+    (root / 'etc' / 'apt' / 'sources.list.d').mkdir(parents=True)
+    keyring = root / 'etc' / 'apt' / 'keyrings' / 'docker.asc'
+    sources = root / 'etc' / 'apt' / 'sources.list.d' / 'docker.sources'
+    rc, tasks = run_playbook(tmp_path, 'repository', dict({
+        'engine_source': 'upstream',
+        'engine_upstream_url': url,
+        'engine_upstream_keyring': str(keyring),
+        'engine_upstream_sources_file': str(sources),
+    }, **extra), check=check, gather=True)
+    return rc, tasks, keyring, sources
+
+
 class TestUpstreamRepository:
     @pytest.mark.skipif(not os.path.exists('/etc/os-release'), reason='needs /etc/os-release')
     @pytest.mark.parametrize('url, channel, expected_base', [
@@ -85,17 +100,7 @@ class TestUpstreamRepository:
         ('https://mirror.invalid/docker-ce/linux/', 'test', 'https://mirror.invalid/docker-ce/linux'),
     ])
     def test_check_mode_renders_deb822(self, tmp_path, url, channel, expected_base):
-        root = tmp_path / 'root'
-        (root / 'etc' / 'apt' / 'sources.list.d').mkdir(parents=True)
-        keyring = root / 'etc' / 'apt' / 'keyrings' / 'docker.asc'
-        sources = root / 'etc' / 'apt' / 'sources.list.d' / 'docker.sources'
-        rc, tasks = run_playbook(tmp_path, 'repository', {
-            'engine_source': 'upstream',
-            'engine_upstream_url': url,
-            'engine_upstream_channel': channel,
-            'engine_upstream_keyring': str(keyring),
-            'engine_upstream_sources_file': str(sources),
-        }, check=True, gather=True)
+        rc, tasks, keyring, sources = run_repository(tmp_path, url, {'engine_upstream_channel': channel}, check=True)
         assert rc == 0, tasks
 
         download = tasks["ironclad.swarm.engine : Download Docker's repository signing key"]
@@ -151,18 +156,7 @@ class TestUpstreamKeyCheck:
     """The repository tasks for real (not check mode), against a key served on loopback."""
 
     def run(self, tmp_path, url, fingerprints):
-        root = tmp_path / 'root'
-        (root / 'etc' / 'apt' / 'sources.list.d').mkdir(parents=True)
-        keyring = root / 'etc' / 'apt' / 'keyrings' / 'docker.asc'
-        sources = root / 'etc' / 'apt' / 'sources.list.d' / 'docker.sources'
-        rc, tasks = run_playbook(tmp_path, 'repository', {
-            'engine_source': 'upstream',
-            'engine_upstream_url': url,
-            'engine_upstream_keyring': str(keyring),
-            'engine_upstream_sources_file': str(sources),
-            'engine_upstream_key_fingerprints': fingerprints,
-        }, gather=True)
-        return rc, tasks, keyring, sources
+        return run_repository(tmp_path, url, {'engine_upstream_key_fingerprints': fingerprints})
 
     def test_trusted_key_is_kept_and_the_repository_added(self, tmp_path, key_server):
         with open(os.path.join(FIXTURES, ARMOURED_KEY), 'rb') as handle:
