@@ -20,27 +20,19 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-BIN = os.path.dirname(sys.executable)
+from bench import ROOT, playbook
+
 PROBE_IMAGE = "ironclad-swarm-lab/probe:1"
 PROBE_ROOTFS = "/opt/ironclad/probe-rootfs.tar"  # inside the VM image (tests/vm/build-image.sh)
 LAB = "ironclad-abench"
 
 
 def ansible_playbook(book, inventory, *extra, check=True):
-    cmd = [os.path.join(BIN, "ansible-playbook"), "-i", inventory, os.path.join(ROOT, book)] + list(extra)
-    start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=ROOT, text=True, capture_output=True, check=False)
-    elapsed = time.monotonic() - start
-    if check and proc.returncode != 0:
-        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-2000:])
-        raise SystemExit("ansible-playbook %s failed (rc=%d)" % (book, proc.returncode))
-    return elapsed
+    """bench.py's runner with a playbook path relative to the checkout; the wall time."""
+    return playbook(os.path.join(ROOT, book), inventory, extra, check=check)[0]
 
 
 def time_audit(inventory, repeat, report_dir, *extra):
