@@ -42,13 +42,18 @@ def is_first_manager(host, inventory_groups):
     return name == inventory_groups["swarm_managers"][0]
 
 
-def run_site(*extra, inventories=()):
-    """Run playbooks/site.yml against the scenario's own inventory (from the controller)."""
+def project_playbook(name, extra, inventories):
+    """(checkout, argv) to run playbooks/<name> against the scenario's inventory and `inventories`."""
     project = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
     cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"]]
     for inv in inventories:
         cmd += ["-i", inv]
-    cmd += [os.path.join(project, "playbooks", "site.yml")] + list(extra)
+    return project, cmd + [os.path.join(project, "playbooks", name)] + list(extra)
+
+
+def run_site(*extra, inventories=()):
+    """Run playbooks/site.yml against the scenario's own inventory (from the controller)."""
+    project, cmd = project_playbook("site.yml", extra, inventories)
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     return subprocess.run(cmd, cwd=project, env=env, text=True, capture_output=True, check=False, timeout=900)
 
@@ -71,11 +76,7 @@ def run_audit_playbook(report_dir, *extra, inventories=()):
     The report is the audit role's `audit_report` fact, read from the json callback's output.
     Each task that failed is printed, so pytest shows which one and why when a test fails.
     """
-    project = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
-    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"]]
-    for inv in inventories:
-        cmd += ["-i", inv]
-    cmd += [os.path.join(project, "playbooks", "audit.yml"), "-e", "audit_report_dir=%s" % report_dir] + list(extra)
+    project, cmd = project_playbook("audit.yml", ("-e", "audit_report_dir=%s" % report_dir) + extra, inventories)
     env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_NOCOLOR="1")
     env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
     result = subprocess.run(cmd, cwd=project, env=env, text=True, capture_output=True, check=False, timeout=900)
