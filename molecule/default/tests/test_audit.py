@@ -108,6 +108,12 @@ def everywhere():
                  and all(all(n in on(node, "docker network ls --format '{{.Name}}'").stdout.split() for n in ENCRYPTED)
                          for node in NODES),
                  timeout=180, what="a task of %s on every node" % SERVICE)
+        # Networks removed on the manager by earlier tests (the overlay_network cases) linger on a
+        # worker until its tasks on them have stopped; the audit would rightly report those too.
+        declared = set(ENCRYPTED + PLAIN + ["ingress"])
+        wait_for(lambda: all(set(on(node, "docker network ls --filter driver=overlay --format '{{.Name}}'").stdout.split())
+                             <= declared for node in NODES),
+                 timeout=120, what="no overlay network but the declared ones on any node")
         yield
     finally:
         on(MANAGER, "docker service rm %s" % SERVICE, check=False)
