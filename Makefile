@@ -11,8 +11,16 @@ BIN         := $(VENV)/bin
 COLL_ROOT   := $(CURDIR)/.build/collections
 COLL_LINK   := $(COLL_ROOT)/ansible_collections/ironclad/swarm
 SANITY_ROOT := $(or $(TMPDIR),/tmp)/ironclad-swarm-sanity/ansible_collections/ironclad/swarm
-PYTHON      ?= python3
-SCENARIOS   ?= default ha
+# The controller tools need Python 3.12 or later: python3.13, then python3.12, found on
+# PATH or in pyenv's versions (tests/tooling/find-python.sh). `make PYTHON=...` overrides.
+PYTHON      ?= $(shell tests/tooling/find-python.sh 2>/dev/null)
+# Node platform of `make lab` and `make test-vm`: bookworm (Debian 12, Docker 20.10),
+# trixie (Debian 13, Docker 26.1) or forky (testing, Docker 28.5).
+SUITE       ?= trixie
+# What `make molecule` (and so `make test`) runs: scenario:suite pairs.
+MATRIX      ?= default:bookworm default:trixie default:forky ha:trixie
+# The suites whose lab images `make images` builds (all of MATRIX's).
+LAB_SUITES  ?= $(sort $(foreach m,$(MATRIX),$(word 2,$(subst :, ,$(m)))))
 
 export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
 # Ansible's own state (molecule's copies of this collection, temp files) stays in the
@@ -26,19 +34,28 @@ export PY_COLORS := $(if $(CI),0,1)
 
 LAB_ARGS ?=
 
-.PHONY: help venv collection host images lab lab-down lint sanity unit molecule test test-vm bench bench-firewall bench-audit bench-vm clean
+.PHONY: help python venv collection host images lab lab-down lint sanity unit molecule test test-vm bench bench-firewall bench-audit bench-vm clean
 
 help:
-	@echo "make lab       start the local lab (1 manager + 2 workers) and build the swarm on it"
+	@echo "make lab       start the local lab (1 manager + 2 workers, Debian SUITE=$(SUITE)) and build the swarm on it"
 	@echo "make lab-down  remove the lab"
-	@echo "make test      lint + sanity + unit + molecule ($(SCENARIOS)) + the VM scenario (encryption)"
-	@echo "make test-vm   the QEMU VM scenario alone: ESP on the wire, audit (root, ~13 min)"
+	@echo "make test      lint + sanity + unit + molecule ($(MATRIX)) + the VM scenario (encryption, trixie)"
+	@echo "make molecule-SCENARIO-SUITE  one container scenario on one suite, e.g. make molecule-default-forky"
+	@echo "make test-vm   the QEMU VM scenario alone: ESP on the wire, audit (SUITE=$(SUITE); root, ~13 min)"
 	@echo "make bench     converge / re-run / floor timings on the lab"
 	@echo "make bench-firewall  apply time and rule count for 10 / 100 / 1,000 peers"
 	@echo "make bench-audit     read-only audit time on a 3- and a 5-node lab"
 	@echo "make bench-vm        audit time and HTTP throughput plain vs encrypted on the VM lab"
 
-$(VENV)/.installed: requirements.txt
+# Stops with advice when no Python 3.12+ was found.
+python:
+	@if [[ -z "$(PYTHON)" ]]; then tests/tooling/find-python.sh >/dev/null; fi
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' \
+	  || { echo "PYTHON=$(PYTHON) is older than 3.12; ansible-core 2.21 needs 3.12 or later" >&2; exit 1; }
+
+# A venv made by another Python (say 3.11 before the move to ansible 14) is made anew.
+$(VENV)/.installed: requirements.txt | python
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
 	touch $@
@@ -54,10 +71,12 @@ host:
 	tests/lab/host-setup.sh
 
 images: host
-	tests/lab/build-images.sh
+	tests/lab/build-images.sh $(LAB_SUITES)
 
+lab: LAB_SUITES = $(SUITE)
 lab: venv collection images
-	$(BIN)/ansible-playbook -i localhost, playbooks/lab.yml -e lab_inventory_file=$(CURDIR)/.build/lab-inventory.yml $(LAB_ARGS)
+	$(BIN)/ansible-playbook -i localhost, playbooks/lab.yml -e lab_suite=$(SUITE) \
+	  -e lab_inventory_file=$(CURDIR)/.build/lab-inventory.yml $(LAB_ARGS)
 
 lab-down: venv collection host
 	$(BIN)/ansible-playbook -i localhost, playbooks/lab.yml -e lab_state=absent $(LAB_ARGS)
@@ -65,32 +84,42 @@ lab-down: venv collection host
 lint: venv collection
 	$(BIN)/ansible-lint --offline --profile production
 
-$(CURDIR)/.venv-sanity/.installed: requirements-sanity.txt
+$(CURDIR)/.venv-sanity/.installed: requirements-sanity.txt | python
+	rm -rf $(CURDIR)/.venv-sanity
 	$(PYTHON) -m venv $(CURDIR)/.venv-sanity
 	$(CURDIR)/.venv-sanity/bin/pip install -q --disable-pip-version-check -r requirements-sanity.txt
 	touch $@
 
 sanity: host $(CURDIR)/.venv-sanity/.installed
+	$(eval SANITY_PY := $(shell $(CURDIR)/.venv-sanity/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])'))
 	rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)
 	git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ $(SANITY_ROOT)/
 	cd $(SANITY_ROOT) && git init -q && git add -A
-	pipver=$$($(CURDIR)/.venv-sanity/bin/python -c 'from ansible_test._internal.python_requirements import get_venv_packages as g; import types; print(g(types.SimpleNamespace(version="3.11"))["pip"])'); \
+	pipver=$$($(CURDIR)/.venv-sanity/bin/python -c 'from ansible_test._internal.python_requirements import get_venv_packages as g; import types; print(g(types.SimpleNamespace(version="$(SANITY_PY)"))["pip"])'); \
 	  mkdir -p ~/.ansible/test/cache && cp tests/tooling/get_pip_offline.py ~/.ansible/test/cache/get_pip_$${pipver//./_}.py
-	cd $(SANITY_ROOT) && $(CURDIR)/.venv-sanity/bin/ansible-test sanity --python 3.11 --color no
+	cd $(SANITY_ROOT) && PATH=$(CURDIR)/.venv-sanity/bin:$$PATH $(CURDIR)/.venv-sanity/bin/ansible-test sanity --python $(SANITY_PY) --color no
 
 unit: venv collection
 	$(BIN)/python -m pytest tests/unit -q
 
 molecule: venv collection images
-	for s in $(SCENARIOS); do (cd $(CURDIR) && $(BIN)/molecule test -s $$s) || exit 1; done
+	for m in $(MATRIX); do $(MAKE) --no-print-directory molecule-$${m/:/-} || exit 1; done
 
-test: lint sanity unit molecule test-vm
+# One scenario on one suite: molecule-default-forky, molecule-ha-trixie, ...
+molecule-%: LAB_SUITES = $(lastword $(subst -, ,$*))
+molecule-%: venv collection images
+	LAB_SUITE=$(lastword $(subst -, ,$*)) $(BIN)/molecule test -s $(firstword $(subst -, ,$*))
+
+# Every stage in turn, each timed; the table of stage times is printed at the end,
+# also when a stage fails (the run stops there).
+test: venv collection
+	tests/tooling/stages.sh lint sanity unit $(foreach m,$(MATRIX),molecule-$(subst :,-,$(m))) test-vm
 
 # The VM scenario (QEMU TCG, about 13 minutes): ESP on the wire on a real kernel, the audit
 # clean, then a dropped ESP pair flagged and repaired; see docs/vm-lab.md.
-test-vm: venv collection images
+test-vm: venv collection
 	tests/vm/host-setup.sh
-	$(BIN)/molecule test -s encryption
+	VM_SUITE=$(SUITE) $(BIN)/molecule test -s encryption
 
 bench: venv collection images
 	$(BIN)/python tests/bench/bench.py
@@ -101,7 +130,7 @@ bench-audit: venv collection images
 # Converges the VM lab (as `molecule converge -s encryption`), measures, then removes it.
 bench-vm: venv collection images
 	tests/vm/host-setup.sh
-	$(BIN)/molecule converge -s encryption
+	VM_SUITE=$(SUITE) $(BIN)/molecule converge -s encryption
 	$(BIN)/python tests/bench/audit_bench.py --nodes --vm-lab "$${VM_WORKDIR:-/var/tmp/ironclad-swarm-vm}"; \
 	  rc=$$?; $(BIN)/molecule destroy -s encryption; exit $$rc
 

@@ -11,6 +11,11 @@ import time
 
 import pytest
 
+# The Debian release the lab nodes run (make molecule-SCENARIO-SUITE sets LAB_SUITE), and the
+# Docker Engine major.minor its docker.io package brings: the platform a run proves.
+LAB_SUITE = os.environ.get("LAB_SUITE") or "trixie"
+SUITE_DOCKER = {"bookworm": "20.10", "trixie": "26.1", "forky": "28.5"}
+
 
 def run_json_lines(host, cmd):
     """Run a docker CLI command that prints one JSON object per line."""

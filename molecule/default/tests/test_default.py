@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from labtest import run_json_lines, wait_for
+from labtest import LAB_SUITE, SUITE_DOCKER, run_json_lines, wait_for
 
 
 def test_docker_service_enabled_and_running(host):
@@ -58,6 +58,19 @@ def test_engine_versions_equal(host, is_first_manager):
     ).replace("\n", ",").join("[]"))
     assert len(versions) == 3
     assert len(set(versions)) == 1, versions
+    # The run proves the platform it claims: the suite's own docker.io.
+    assert versions[0].startswith(SUITE_DOCKER[LAB_SUITE] + "."), (LAB_SUITE, versions)
+
+
+def test_node_runs_the_suite(host):
+    """Each node is the Debian release the run is for, with its docker.io, docker-cli and SDK."""
+    codename = host.check_output(". /etc/os-release; echo ${VERSION_CODENAME}")
+    assert codename == LAB_SUITE
+    assert host.package("docker.io").is_installed
+    assert host.package("docker.io").version.startswith(SUITE_DOCKER[LAB_SUITE] + ".")
+    assert host.package("python3-docker").is_installed
+    # From trixie on, docker.io only recommends the client: the engine role must install it.
+    assert host.exists("docker")
 
 
 def test_node_labels_from_host_vars(host, is_first_manager):

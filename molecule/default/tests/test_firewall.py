@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 import testinfra
-from labtest import node_run, run_site, wait_for
+from labtest import LAB_SUITE, node_run, run_site, wait_for
 
 testinfra_hosts = ["local://"]
 controller = testinfra.get_host("local://")
@@ -25,7 +25,7 @@ MANAGER, WORKER1, WORKER2 = "mol-default-manager-1", "mol-default-worker-1", "mo
 NODES = [MANAGER, WORKER1, WORKER2]
 BRIDGE = "mol-default"
 # bash (for /dev/tcp and /dev/udp) on the scenario's bridge, but not a swarm node
-OUTSIDER_IMAGE = "ironclad-swarm-lab/base:bookworm"
+OUTSIDER_IMAGE = "ironclad-swarm-lab/base:" + LAB_SUITE
 SERVICE_IMAGE = "ironclad-swarm-lab/probe:1"
 
 
