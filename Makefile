@@ -121,11 +121,12 @@ test-vm: venv collection
 	tests/vm/host-setup.sh
 	VM_SUITE=$(SUITE) $(BIN)/molecule test -s encryption
 
+bench bench-audit: LAB_SUITES = $(SUITE)
 bench: venv collection images
-	$(BIN)/python tests/bench/bench.py
+	LAB_SUITE=$(SUITE) $(BIN)/python tests/bench/bench.py
 
 bench-audit: venv collection images
-	$(BIN)/python tests/bench/audit_bench.py --nodes 3 5
+	LAB_SUITE=$(SUITE) $(BIN)/python tests/bench/audit_bench.py --nodes 3 5
 
 # Converges the VM lab (as `molecule converge -s encryption`), measures, then removes it.
 bench-vm: venv collection images

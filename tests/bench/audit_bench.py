@@ -58,7 +58,8 @@ def container_lab(count, repeat, work):
     inventory = os.path.join(work, "lab-%d.yml" % count)
     lab_vars = os.path.join(work, "vars-%d.json" % count)
     with open(lab_vars, "w", encoding="utf-8") as fh:
-        json.dump({"lab_name": LAB, "lab_managers": managers, "lab_workers": count - managers,
+        json.dump({"lab_name": LAB, "lab_suite": os.environ.get("LAB_SUITE", "trixie"),
+                   "lab_managers": managers, "lab_workers": count - managers,
                    "lab_inventory_file": inventory,
                    "networks_overlay": [{"name": "abench-enc", "ipam": [{"subnet": "172.30.77.0/24"}]}]}, fh)
     lab = ["-e", "@" + lab_vars]

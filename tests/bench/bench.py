@@ -72,7 +72,8 @@ def main():
 
     work = tempfile.mkdtemp(prefix="ironclad-bench-")
     inventory = os.path.join(work, "inventory.yml")
-    lab = ["-e", "lab_name=ironclad-bench", "-e", "lab_managers=%d" % opts.managers,
+    lab = ["-e", "lab_name=ironclad-bench", "-e", "lab_suite=%s" % os.environ.get("LAB_SUITE", "trixie"),
+           "-e", "lab_managers=%d" % opts.managers,
            "-e", "lab_workers=%d" % opts.workers, "-e", "lab_inventory_file=%s" % inventory]
     nodes = os.path.join(ROOT, "tests", "lab", "nodes.yml")
     playbook(nodes, "localhost,", lab + ["-e", "lab_state=absent"])

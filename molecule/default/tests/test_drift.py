@@ -13,7 +13,7 @@ import os
 import subprocess
 
 import testinfra
-from labtest import run_site, wait_for
+from labtest import LAB_SUITE, run_site, wait_for
 
 testinfra_hosts = ["local://"]
 controller = testinfra.get_host("local://")
@@ -64,11 +64,14 @@ def test_foreign_swarm_reported_then_reconciled():
 def test_departed_node_drained_then_removed():
     project = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
     lab = ["ansible-playbook", "-i", "localhost,", os.path.join(project, "tests", "lab", "nodes.yml"),
-           "-e", json.dumps({"lab_name": "mol-default", "lab_nodes": [{"name": EXTRA, "groups": []}]})]
+           "-e", json.dumps({"lab_name": "mol-default", "lab_suite": LAB_SUITE,
+                             "lab_nodes": [{"name": EXTRA, "groups": []}]})]
     subprocess.run(lab, cwd=project, check=True, capture_output=True, timeout=300)
     try:
+        # From trixie on, the client is packaged apart (docker-cli) and docker.io only recommends it.
+        packages = "docker.io" if LAB_SUITE == "bookworm" else "docker.io docker-cli"
         on(EXTRA, "sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
-                  "--no-install-recommends docker.io >/dev/null'")
+                  "--no-install-recommends %s >/dev/null'" % packages)
         wait_for(lambda: controller.run("docker exec %s docker info" % EXTRA).rc == 0, timeout=60,
                  what="the extra node's engine")
         # The fence admits swarm ports from peers only: the newcomer is declared an extra peer
