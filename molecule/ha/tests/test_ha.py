@@ -44,6 +44,27 @@ def test_all_managers_reachable_and_nodes_ready(host, inventory_groups, is_first
         assert table[w]["ManagerStatus"] == ""
 
 
+DATA_PATH_PORT = 4800
+
+
+def test_swarm_uses_the_declared_data_path_port(host, inventory_groups):
+    """cluster_data_path_port 4800: the swarm was created with it, and every node's fence admits it."""
+    name = host.ansible.get_variables()["inventory_hostname"]
+    if name in inventory_groups["swarm_managers"]:
+        swarm = json.loads(node_exec(name, "docker info --format '{{json .Swarm}}'"))
+        assert swarm["Cluster"]["DataPathPort"] == DATA_PATH_PORT, swarm["Cluster"]
+    table = json.loads(node_exec(name, "nft -j list table inet ironclad_swarm"))["nftables"]
+    ports = set()
+    for obj in table:
+        for expr in obj.get("rule", {}).get("expr", []):
+            right = expr.get("match", {}).get("right")
+            if isinstance(right, dict) and "set" in right:
+                ports.update(p for p in right["set"] if isinstance(p, int))
+            elif isinstance(right, int):
+                ports.add(right)
+    assert DATA_PATH_PORT in ports and 4789 not in ports, sorted(ports)
+
+
 def test_swarm_accepts_updates_with_one_manager_down(host, inventory_groups, is_first_manager):
     if not is_first_manager:
         pytest.skip("run once, from the controller")
