@@ -113,7 +113,8 @@ molecule-%: venv collection images
 # Every stage in turn, each timed; the table of stage times is printed at the end,
 # also when a stage fails (the run stops there).
 test: venv collection
-	tests/tooling/stages.sh lint sanity unit $(foreach m,$(MATRIX),molecule-$(subst :,-,$(m))) test-vm
+	tests/tooling/prefetch.sh $(CURDIR)/.build $(SUITE) $(LAB_SUITES)
+	PREFETCH_TIMES=$(CURDIR)/.build/prefetch.times tests/tooling/stages.sh lint sanity unit $(foreach m,$(MATRIX),molecule-$(subst :,-,$(m))) test-vm
 
 # The VM scenario (QEMU TCG, about 13 minutes): ESP on the wire on a real kernel, the audit
 # clean, then a dropped ESP pair flagged and repaired; see docs/vm-lab.md.

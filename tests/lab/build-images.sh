@@ -50,6 +50,12 @@ build_suite() {
     fi
 }
 
+# One build at a time (make test starts one in the background; a stage that needs
+# the images waits here for it, then finds them made).
+mkdir -p "$work"
+exec 9>"$work/.build.lock"
+flock 9
+
 suites=("$@")
 ((${#suites[@]})) || suites=("${LAB_SUITE:-trixie}")
 for suite in "${suites[@]}"; do

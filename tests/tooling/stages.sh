@@ -21,5 +21,11 @@ for i in "${!names[@]}"; do
     printf '%-28s %3dm%02ds  %s\n' "${names[$i]}" $((secs[i] / 60)) $((secs[i] % 60)) "${results[$i]}"
 done
 for stage in "${@:${#names[@]}+1}"; do printf '%-28s %8s  not run\n' "$stage" '-'; done
+if [[ -s ${PREFETCH_TIMES:-} ]]; then
+    while read -r name sec code; do
+        printf '%-28s %3dm%02ds  %s\n' "($name, background)" $((sec / 60)) $((sec % 60)) \
+            "$( ((code == 0)) && echo ok || echo "FAILED (exit $code)")"
+    done <"$PREFETCH_TIMES"
+fi
 printf '%-28s %3dm%02ds  %s\n' total $((total / 60)) $((total % 60)) "$( ((rc == 0)) && echo ok || echo FAILED)"
 exit "$rc"
