@@ -180,17 +180,18 @@ class Recorder:
         self.rows = []
         os.makedirs(self.dir, exist_ok=True)
 
-    def write(self, name, text, node, command, note=''):
-        if name.endswith('.json') and text.strip():
+    def write(self, name, text, node, command, note='', verbatim=False):
+        if name.endswith('.json') and text.strip() and not verbatim:
+            # readable diffs; key order means nothing in these JSON documents
             text = json.dumps(json.loads(text), indent=2, sort_keys=True) + '\n'
         with open(os.path.join(self.dir, name), 'w') as handle:
             handle.write(text)
         self.rows.append((name, node, command, note))
         log('%s/%s (%d bytes)' % (self.kind, name, len(text)))
 
-    def run(self, name, node_key, command, note=''):
+    def run(self, name, node_key, command, note='', verbatim=False):
         node = self.lab.nodes[node_key]
-        self.write(name, self.lab.sh(node, command), node_key, command, note)
+        self.write(name, self.lab.sh(node, command), node_key, command, note, verbatim)
 
     def sdk(self, name, node_key, what, note=''):
         node = self.lab.nodes[node_key]
@@ -212,6 +213,8 @@ class Recorder:
         lines += intro
         lines += ['', '| | |', '|---|---|']
         lines += ['| %s | %s |' % (key, value) for key, value in facts]
+        lines += ['', 'JSON is pretty-printed with sorted keys (`json.dumps(indent=2, sort_keys=True)`; key order means '
+                  'nothing there) unless the table says verbatim; every other file is the command\'s output as it was.']
         lines += ['', '| File | Node | Command | Situation |', '|------|------|---------|-----------|']
         for name, node, command, note in self.rows:
             lines.append('| `%s` | %s | `%s` | %s |' % (name, node, command.replace('|', '\\|'), note))
@@ -294,7 +297,8 @@ def record_fence(lab, folder, intro_extra):
     finally:
         restore_fence(lab, lab.manager)
     rec.run('table-fenced.json', m, 'nft -j list table inet ironclad_swarm', 'the fence as the firewall role applied it')
-    rec.run('persisted-firewall.json', m, 'cat %s' % PERSIST, "the file swarm_firewall persisted")
+    rec.run('persisted-firewall.json', m, 'cat %s' % PERSIST, 'the file swarm_firewall persisted; verbatim (the module '
+            'compares its text)', verbatim=True)
 
     # 2. the policy-drop variant of the fence, made by the module itself on worker-2
     params = {'peers': PEERS + ['2001:db8::/64'], 'managers': [MANAGER_IP], 'input_policy': 'drop',

@@ -2,31 +2,35 @@
 # Copyright (c) ironclad.swarm contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""ironclad.swarm.firewall_audit on rulesets recorded in the lab (nft -j, iptables-save, docker network inspect)."""
+"""ironclad.swarm.firewall_audit on rulesets recorded in the lab (nft -j, iptables-save, docker network inspect).
+
+Each test runs on the recordings of every Docker version (fixtures/nft/docker-*/, recordings.py).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 
+import pytest
+
 from ansible.module_utils import basic
 
 from ansible_collections.ironclad.swarm.plugins.modules import firewall_audit
 from module_harness import run_main
+from recordings import versions
 
-FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'nft')
-
-
-def recorded(name):
-    with open(os.path.join(FIXTURES, name)) as handle:
-        return handle.read()
+RECORDINGS = versions('nft')
+# The xt match of Docker's per-network rules: u32 in 20.10, bpf from 26.1 on.
+VXLAN_MATCH = {'20.10': 'u32', '26.1': 'bpf', '28.5': 'bpf'}
 
 
 class FakeNode:
-    def __init__(self, ruleset, save, networks='worker-networks.json'):
-        self.ruleset = recorded(ruleset)
-        self.save = recorded(save) if save else None
-        self.networks = recorded(networks)
+    def __init__(self, rec, ruleset, save, networks='worker-networks.json'):
+        self.rec = rec
+        self.ruleset = rec.text(ruleset)
+        self.save = rec.text(save) if save else None
+        self.networks = rec.text(networks)
         self.commands = []
 
     def run_command(self, args):
@@ -41,7 +45,7 @@ class FakeNode:
         if tool == 'ip6tables-save':
             return 1, '', 'ip6tables-save: not recorded'
         if tool == 'ip':
-            return 0, recorded('worker-ip-addr.json'), ''
+            return 0, self.rec.text('worker-ip-addr.json'), ''
         if args[1:3] == ['network', 'ls']:
             return 0, '\n'.join(n['Id'][:12] for n in json.loads(self.networks)) + '\n', ''
         if args[1:3] == ['network', 'inspect']:
@@ -51,7 +55,7 @@ class FakeNode:
 
 def audit(monkeypatch, node, tmp_path, **params):
     persist = tmp_path / 'firewall.json'
-    persist.write_text(recorded('persisted-firewall.json'))
+    persist.write_text(node.rec.text('persisted-firewall.json'))
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, a, **kw: node.run_command(a))
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda module, name, *a, **kw: '/usr/sbin/' + name)
     monkeypatch.setattr(firewall_audit.socket, 'gethostname', lambda: 'lab-node')
@@ -63,8 +67,9 @@ def ids(result):
     return sorted(set((f['id'], f['severity']) for f in result['findings']))
 
 
-def test_fenced_manager_has_no_findings(monkeypatch, tmp_path):
-    node = FakeNode('manager-fenced.json', 'manager-fenced.iptables-save', 'manager-networks.json')
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_fenced_manager_has_no_findings(monkeypatch, rec, tmp_path):
+    node = FakeNode(rec, 'manager-fenced.json', 'manager-fenced.iptables-save', 'manager-networks.json')
     ok, result = audit(monkeypatch, node, tmp_path, node_address='172.27.0.2', fail_on='low')
     assert ok and result['findings'] == [], result['findings']
     assert result['peers'] == ['172.27.0.2', '172.27.0.3', '172.27.0.4']
@@ -74,8 +79,9 @@ def test_fenced_manager_has_no_findings(monkeypatch, tmp_path):
     assert all(not any(w in cmd for w in ('-f', 'add', 'delete', 'insert')) for cmd in node.commands)
 
 
-def test_shadowed_docker_drop_is_high(monkeypatch, tmp_path):
-    node = FakeNode('worker-shadowed.json', 'worker-shadowed.iptables-save')
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_shadowed_docker_drop_is_high(monkeypatch, rec, tmp_path):
+    node = FakeNode(rec, 'worker-shadowed.json', 'worker-shadowed.iptables-save')
     ok, result = audit(monkeypatch, node, tmp_path)
     assert ok
     assert ids(result) == [('vxlan_drop_shadowed', 'high')]
@@ -88,8 +94,9 @@ def test_shadowed_docker_drop_is_high(monkeypatch, tmp_path):
     assert not ok and result['msg'].startswith('1 finding(s) at or above high: [high] Unencrypted VXLAN')
 
 
-def test_deleted_rule_is_reported(monkeypatch, tmp_path):
-    node = FakeNode('worker-edited.json', 'worker-edited.iptables-save')
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_deleted_rule_is_reported(monkeypatch, rec, tmp_path):
+    node = FakeNode(rec, 'worker-edited.json', 'worker-edited.iptables-save')
     ok, result = audit(monkeypatch, node, tmp_path, node_address='172.27.0.4')
     assert ids(result) == [('esp_blocked', 'high'), ('table_modified', 'medium')]
     esp = [f for f in result['findings'] if f['id'] == 'esp_blocked'][0]
@@ -100,8 +107,9 @@ def test_deleted_rule_is_reported(monkeypatch, tmp_path):
     assert 'chain swarm_peer lacks the rule "meta l4proto esp counter accept"' in modified['reason']
 
 
-def test_esp_dropped_from_one_peer_names_that_peer(monkeypatch, tmp_path):
-    node = FakeNode('worker-peer-esp-drop.json', 'worker-peer-esp-drop.iptables-save')
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_esp_dropped_from_one_peer_names_that_peer(monkeypatch, rec, tmp_path):
+    node = FakeNode(rec, 'worker-peer-esp-drop.json', 'worker-peer-esp-drop.iptables-save')
     ok, result = audit(monkeypatch, node, tmp_path, node_address='172.27.0.4')
     assert ids(result) == [('esp_blocked', 'high'), ('table_modified', 'medium')]
     esp = [f for f in result['findings'] if f['id'] == 'esp_blocked'][0]
@@ -115,8 +123,9 @@ def test_esp_dropped_from_one_peer_names_that_peer(monkeypatch, tmp_path):
     assert 'chain input has a rule that is not ours: "ip saddr 172.27.0.3 meta l4proto esp counter drop"' in modified['reason']
 
 
-def test_missing_table_opens_the_ports(monkeypatch, tmp_path):
-    node = FakeNode('worker-no-table.json', 'worker-no-table.iptables-save')
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_missing_table_opens_the_ports(monkeypatch, rec, tmp_path):
+    node = FakeNode(rec, 'worker-no-table.json', 'worker-no-table.iptables-save')
     ok, result = audit(monkeypatch, node, tmp_path, node_address='172.27.0.4')
     assert ids(result) == [('data_path_open', 'high'), ('esp_open', 'low'), ('gossip_open', 'medium'),
                            ('table_missing', 'high')]
@@ -125,42 +134,47 @@ def test_missing_table_opens_the_ports(monkeypatch, tmp_path):
     assert result['findings'][0]['severity'] == 'high'
 
 
-def test_manager_without_fence_exposes_control_port(monkeypatch, tmp_path):
-    node = FakeNode('baseline-manager.nft.json', 'baseline-manager.iptables-save', 'manager-networks.json')
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_manager_without_fence_exposes_control_port(monkeypatch, rec, tmp_path):
+    node = FakeNode(rec, 'baseline-manager.nft.json', 'baseline-manager.iptables-save', 'manager-networks.json')
     ok, result = audit(monkeypatch, node, tmp_path, node_address='172.27.0.2', expect_table=False)
     assert ('control_open', 'high') in ids(result)
     assert ('table_missing', 'high') not in ids(result)
 
 
-def test_without_iptables_save_the_audit_does_not_guess(monkeypatch, tmp_path):
-    node = FakeNode('worker-no-table.json', None)
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_without_iptables_save_the_audit_does_not_guess(monkeypatch, rec, tmp_path):
+    node = FakeNode(rec, 'worker-no-table.json', None)
     ok, result = audit(monkeypatch, node, tmp_path, node_address='172.27.0.4', encrypted_vnis=[4097], expect_table=False)
     vxlan = [c for c in result['checks'] if c['check'].startswith('unencrypted VXLAN')]
     assert vxlan and all(c['accepted'] is None for c in vxlan)
-    assert any('xt match "u32"' in d for d in vxlan[0]['doubts'])
+    assert any('xt match "%s"' % VXLAN_MATCH[rec.version] in d for d in vxlan[0]['doubts'])
 
 
-def test_encrypted_vnis_from_inspect():
-    networks = json.loads(recorded('worker-networks.json'))
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_encrypted_vnis_from_inspect(rec):
+    networks = rec.json('worker-networks.json')
     assert firewall_audit.encrypted_vnis_from_inspect(networks, ['172.27.0.3']) == [('fwsec', 4097)]
     assert firewall_audit.encrypted_vnis_from_inspect(networks, ['192.0.2.1']) == []
 
 
-def test_bad_peer_is_named(monkeypatch, tmp_path):
-    node = FakeNode('worker-no-table.json', None)
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_bad_peer_is_named(monkeypatch, rec, tmp_path):
+    node = FakeNode(rec, 'worker-no-table.json', None)
     ok, result = audit(monkeypatch, node, tmp_path, peers=['172.27.0.2', 'worker-9'])
     assert not ok and result['field'] == 'peers[1]'
     assert node.commands == []
 
 
-def test_shadowed_drop_behind_the_fences_own_vxlan_drop_is_medium():
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_shadowed_drop_behind_the_fences_own_vxlan_drop_is_medium(rec):
     # worker-1's recorded ruleset with its fence swapped for the recorded drop_unencrypted_vxlan table
     from ansible_collections.ironclad.swarm.plugins.module_utils import _iptables, _nft
-    others = [o for o in _nft.parse_ruleset(recorded('worker-shadowed.json'))
+    others = [o for o in _nft.parse_ruleset(rec.text('worker-shadowed.json'))
               if 'ironclad_swarm' not in (o.get('table', {}).get('name'), next(iter(o.values())).get('table'))]
-    objects = others + _nft.parse_ruleset(recorded('table-policy-drop.json'))
+    objects = others + _nft.parse_ruleset(rec.text('table-policy-drop.json'))
     rs = _nft.ruleset_from_nft(objects)
-    save = _iptables.parse_save(recorded('worker-shadowed.iptables-save'))
+    save = _iptables.parse_save(rec.text('worker-shadowed.iptables-save'))
     _iptables.merge_into(rs, save)
     peers = [_nft.ipaddress.ip_network(a) for a in ('172.27.0.2', '172.27.0.3', '172.27.0.4')]
     audit = firewall_audit.Audit('lab-node', peers, peers[:1], _nft.ipaddress.ip_address('172.27.0.3'), False, 4789,
