@@ -166,6 +166,18 @@ def test_the_ingress_network_is_recognised(rec):
     assert _overlay.differences(declared(ingress=True), live) == [('encrypted', False, True)]
 
 
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_docker_28_does_not_allocate_an_ipv6_subnet(rec):
+    # the same `docker network create --ipv6 --subnet 10.51.0.0/24 --subnet fd00:51::/64` on each version
+    network = fixture(rec, 'network-ipv6')
+    allocated = rec.version != '28.5'
+    assert _overlay.is_allocated(network) is allocated
+    if not allocated:
+        # what the engine keeps after "Failed allocation for network ...: cannot find address pool"
+        assert (network['Driver'], network['IPAM']['Config'], network['Options']) == ('', None, None)
+        assert network['EnableIPv6'] is True
+
+
 # driver_options validation
 
 @pytest.mark.parametrize('key, message', [

@@ -24,6 +24,7 @@ from module_harness import run_main
 from recordings import versions
 
 RECORDINGS = versions('docker')
+VXLANID = 'com.docker.network.driver.overlay.vxlanid_list'
 
 
 class APIError(_docker.APIError):
@@ -427,3 +428,61 @@ def test_a_missing_sdk_is_reported_with_missing_required_lib(monkeypatch):
         'Failed to import the required Python library (docker (the Docker SDK for Python; Debian package '
         'python3-docker))')
 
+
+# a network the swarm does not allocate (Docker 28.5 with an IPv6 subnet)
+
+class UnallocatingAPIClient(FakeAPIClient):
+    """Docker 28.5's answer to an overlay network with an IPv6 subnet: the create succeeds, the swarm allocator
+    fails ("cannot find address pool for poolID:fd00:51::/64/invalid Prefix"), and the engine keeps the network
+    as recorded in fixtures/docker/docker-28.5/network-ipv6.json: no driver, no subnet, no options."""
+
+    def create_network(self, name, **kwargs):
+        self.calls.append(('create_network', name, kwargs))
+        left = copy.deepcopy(self.rec.json('network-ipv6.json'))
+        left.update(Name=name, Id='unallocated%014d' % len(self.calls))
+        self.nets[left['Id']] = left
+        return {'Id': left['Id'], 'Warning': ''}
+
+
+IPV6_ARGS = dict(name='app6', timeout=1, ipam=[{'subnet': '172.30.6.0/24'}, {'subnet': 'fd00:6::/64'}])
+
+
+@pytest.mark.parametrize('rec', versions('docker', only=['20.10', '26.1']))
+def test_an_ipv6_subnet_is_allocated_before_docker_28(monkeypatch, rec):
+    # 20.10 and 26.1 allocated the recorded IPv6 network: both subnets and two VXLAN ids
+    recorded = rec.json('network-ipv6.json')
+    assert len(recorded['IPAM']['Config']) == 2 and len(recorded['Options'][VXLANID].split(',')) == 2
+    client = lab(rec)
+    status, result = run_module(monkeypatch, client, IPV6_ARGS)
+    assert status == 'ok' and result['changed'] and result['encrypted'] is True
+    assert changes(client) == ['create_network']
+
+
+@pytest.mark.parametrize('rec', versions('docker', only=['28.5']))
+def test_a_network_the_swarm_did_not_allocate_is_removed_and_the_run_fails(monkeypatch, rec):
+    recorded = rec.json('network-ipv6.json')
+    assert recorded['Driver'] == '' and recorded['IPAM']['Config'] is None and recorded['Options'] is None
+    client = UnallocatingAPIClient(rec, networks=rec.json('networks.json'))
+    status, result = run_module(monkeypatch, client, IPV6_ARGS)
+    assert status == 'failed'
+    assert changes(client) == ['create_network', 'remove_network']
+    assert 'app6' not in [n['Name'] for n in client.nets.values()]
+    new_id = client.calls[1][1]
+    assert result['msg'] == (
+        "Docker created network 'app6' (%s), but the swarm did not allocate it within 1 seconds: no driver, subnet or "
+        "VXLAN id, so no task could use it (the manager's log says why: 'Failed allocation for network %s'). It was "
+        "removed again. Docker 28.5 (seen on this collection's lab) and later versions cannot allocate IPv6 subnets "
+        "for swarm overlay networks (moby/moby#52469): declare IPv4 subnets only." % (new_id, new_id))
+
+
+@pytest.mark.parametrize('rec', versions('docker', only=['28.5']))
+def test_an_unallocated_network_left_by_docker_is_named_and_can_be_removed(monkeypatch, rec):
+    left = rec.json('network-ipv6.json')
+    client = FakeAPIClient(rec, networks=[left])
+    status, result = run_module(monkeypatch, client, dict(name=left['Name'], ipam=[{'subnet': '172.30.6.0/24'}]))
+    assert status == 'failed' and client.calls == []
+    assert result['msg'].startswith("Network '%s' (%s) exists but the swarm never allocated it: it has no driver, "
+                                    "subnet or VXLAN id" % (left['Name'], left['Id']))
+    assert result['msg'].endswith('declare IPv4 subnets only.')
+    status, result = run_module(monkeypatch, client, dict(name=left['Name'], state='absent'))
+    assert status == 'ok' and result['changed'] and changes(client) == ['remove_network']
