@@ -323,6 +323,8 @@ def record_fence(lab, folder, intro_extra):
     rec.run('manager-networks.json', m, 'docker network inspect fwsec fwplain ingress', '')
     rec.run('worker-networks.json', w1, 'docker network inspect fwsec fwplain ingress', '')
     rec.run('worker-ip-addr.json', w1, 'ip -j addr show', '')
+    rec.run('manager-firewall-backend.json', m, "docker info --format '{{json .FirewallBackend}}'",
+            'what firewall_audit asks the engine (null before API 1.49)')
 
     # 4. hand edits, each undone after its recording
     lab.sh(lab.worker1, 'iptables -I INPUT 1 -p udp --dport 4789 -j ACCEPT')
@@ -466,6 +468,8 @@ def record_backend(lab, folder, playbook_rc):
         rc, out, err = lab.sh(m, 'docker swarm init --advertise-addr %s' % MANAGER_IP, check=False)
         rec.write('manager-swarm-init.txt', 'rc=%d\n--- stdout\n%s--- stderr\n%s' % (rc, out, err), 'manager-1',
                   'docker swarm init --advertise-addr %s' % MANAGER_IP, 'the engine\'s answer, verbatim')
+    rec.run('manager-firewall-backend.json', 'manager-1', "docker info --format '{{json .FirewallBackend}}'",
+            'what firewall_audit asks the engine')
     rec.run('manager-ruleset.json', 'manager-1', 'nft -j list ruleset', 'after site.yml (rc %d)' % playbook_rc)
     rec.run('manager-ruleset.nft', 'manager-1', 'nft list ruleset', 'the same, as text')
     rec.run('manager.iptables-save', 'manager-1', 'iptables-save', 'the same moment')
@@ -503,6 +507,8 @@ def main():
                 rec.run('manager-fenced.nft', 'manager-1', 'nft list ruleset', 'the same, as text')
                 rec.run('manager-fenced.iptables-save', 'manager-1', 'iptables-save', 'the same moment')
                 rec.run('manager-networks.json', 'manager-1', 'docker network inspect fwsec fwplain ingress')
+                rec.run('persisted-firewall.json', 'manager-1', 'cat %s' % PERSIST, 'the file swarm_firewall '
+                        'persisted; verbatim (the module compares its text)', verbatim=True)
                 rec.run('worker-ip-addr.json', 'worker-1', 'ip -j addr show')
                 rec.run('worker-fenced.json', 'worker-1', 'nft -j list ruleset', 'the same on worker-1')
                 rec.run('worker-fenced.iptables-save', 'worker-1', 'iptables-save', 'the same on worker-1')

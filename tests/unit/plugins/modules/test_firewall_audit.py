@@ -18,9 +18,13 @@ from ansible.module_utils import basic
 
 from ansible_collections.ironclad.swarm.plugins.modules import firewall_audit
 from module_harness import run_main
-from recordings import versions
+from recordings import Recording, versions
 
 RECORDINGS = versions('nft')
+# Docker 28.5 with DOCKER_FIREWALL_BACKEND=nftables (fixtures/nft/docker-28.5-nftables/)
+NFTABLES_BACKEND = Recording('nft', '28.5', 'nftables')
+# What `docker info --format '{{json .FirewallBackend}}'` says: the field exists from API 1.49 (Docker 28) on.
+BACKEND = {'20.10': None, '26.1': None, '28.5': 'iptables'}
 # The xt match of Docker's per-network rules: u32 in 20.10, bpf from 26.1 on.
 VXLAN_MATCH = {'20.10': 'u32', '26.1': 'bpf', '28.5': 'bpf'}
 
@@ -46,11 +50,22 @@ class FakeNode:
             return 1, '', 'ip6tables-save: not recorded'
         if tool == 'ip':
             return 0, self.rec.text('worker-ip-addr.json'), ''
+        if args[1:3] == ['info', '--format']:
+            assert args[3] == '{{json .FirewallBackend}}'
+            return 0, self.backend(), ''
         if args[1:3] == ['network', 'ls']:
             return 0, '\n'.join(n['Id'][:12] for n in json.loads(self.networks)) + '\n', ''
         if args[1:3] == ['network', 'inspect']:
             return 0, self.networks, ''
         raise AssertionError(args)
+
+
+    def backend(self):
+        """The engine's answer: recorded as such, or the field of the same version's recorded info()."""
+        if self.rec.has('manager-firewall-backend.json'):
+            return self.rec.text('manager-firewall-backend.json')
+        info = Recording('docker', self.rec.version).json('info.json')
+        return json.dumps(info.get('FirewallBackend')) + '\n'
 
 
 def audit(monkeypatch, node, tmp_path, **params):
@@ -74,6 +89,7 @@ def test_fenced_manager_has_no_findings(monkeypatch, rec, tmp_path):
     assert ok and result['findings'] == [], result['findings']
     assert result['peers'] == ['172.27.0.2', '172.27.0.3', '172.27.0.4']
     assert result['encrypted_vnis'] == [4097]
+    assert result['docker_firewall_backend'] == BACKEND[rec.version]
     control = [c for c in result['checks'] if c['check'] == 'TCP 2377 from peer 172.27.0.3']
     assert control and control[0]['accepted'] is True
     assert all(not any(w in cmd for w in ('-f', 'add', 'delete', 'insert')) for cmd in node.commands)
@@ -183,3 +199,47 @@ def test_shadowed_drop_behind_the_fences_own_vxlan_drop_is_medium(rec):
     audit.vxlan_checks()
     assert [(f['id'], f['severity']) for f in audit.findings] == [('vxlan_drop_shadowed', 'medium')]
     assert audit.findings[0]['rule'] == '-A INPUT -p udp -m udp --dport 4789 -j ACCEPT'
+
+
+# Docker's firewall on nftables (Docker 28.5, DOCKER_FIREWALL_BACKEND=nftables)
+
+def test_nftables_backend_is_named_and_the_overlay_rules_still_audited(monkeypatch, tmp_path):
+    rec = NFTABLES_BACKEND
+    node = FakeNode(rec, 'manager-fenced.json', 'manager-fenced.iptables-save', 'manager-networks.json')
+    ok, result = audit(monkeypatch, node, tmp_path, node_address='172.27.0.2', fail_on='medium')
+    assert ok and result['docker_firewall_backend'] == 'nftables'
+    assert ids(result) == [('docker_nftables_backend', 'low')]
+    (finding,) = result['findings']
+    assert finding['reason'].startswith("Docker's firewall backend is nftables (DOCKER_FIREWALL_BACKEND")
+    # Docker 28.5 made no nftables table of its own, and kept the overlay rules in iptables
+    assert "Docker's nftables tables (none)" in finding['reason']
+    vxlan = dict((c['check'], c) for c in result['checks'] if c['check'].startswith('unencrypted VXLAN'))
+    peer = vxlan['unencrypted VXLAN of fwsec (VNI 4097) from 172.27.0.2']
+    assert peer['accepted'] is False and '-m bpf --bytecode' in peer['decided_by']
+    assert result['encrypted_vnis'] == [4097]
+
+
+def test_nftables_backend_without_dockers_drop_says_where_the_audit_looked(monkeypatch, tmp_path):
+    rec = NFTABLES_BACKEND
+    node = FakeNode(rec, 'manager-fenced.json', 'manager-fenced.iptables-save', 'manager-networks.json')
+    # the recording less Docker's INPUT drop: what a Docker that moved it out of iptables would leave
+    node.save = ''.join(line for line in node.save.splitlines(True)
+                        if not (line.startswith('-A INPUT') and '4789' in line))
+    ok, result = audit(monkeypatch, node, tmp_path, node_address='172.27.0.2')
+    # the fence admits the peers' VXLAN (drop_unencrypted_vxlan is off while fwplain is plain): high
+    assert ids(result) == [('docker_nftables_backend', 'low'), ('vxlan_drop_missing', 'high')]
+    missing = [f for f in result['findings'] if f['id'] == 'vxlan_drop_missing'][0]
+    assert ("is missing (Docker's firewall backend is nftables, and the audit looked for the drop in iptables, where "
+            "Docker 28.5 still writes the overlay rules) and 172.27.0.2 accepts it") in missing['reason']
+
+
+def test_backend_from_the_engine_or_from_dockers_tables():
+    assert firewall_audit.backend_from_info(NFTABLES_BACKEND.text('manager-firewall-backend.json')) == 'nftables'
+    assert firewall_audit.backend_from_info('{"Driver":"iptables+firewalld"}') == 'iptables+firewalld'
+    # before API 1.49 the CLI prints null; Debian 12's own CLI fails on the unknown field (no output)
+    assert firewall_audit.backend_from_info('null') is None and firewall_audit.backend_from_info('') is None
+    objects = [{'table': {'family': 'ip', 'name': 'filter'}}, {'table': {'family': 'ip', 'name': 'docker-bridges'}},
+               {'table': {'family': 'ip6', 'name': 'docker-bridges'}}]
+    assert firewall_audit.docker_nft_tables(objects) == ['ip docker-bridges', 'ip6 docker-bridges']
+    from ansible_collections.ironclad.swarm.plugins.module_utils import _nft
+    assert firewall_audit.docker_nft_tables(_nft.parse_ruleset(NFTABLES_BACKEND.text('manager-fenced.json'))) == []
