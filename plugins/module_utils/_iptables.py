@@ -6,12 +6,13 @@
 # This module_utils is PRIVATE to the ironclad.swarm collection. Do not import it
 # from outside the collection: its functions and classes may change at any time.
 #
-# Docker writes its filter rules with iptables. On Debian 12 that is iptables-nft:
-# the rules live in nftables tables `ip filter`, `ip nat`, `ip mangle`, but the
-# matches nft cannot translate (u32 for the VXLAN network id, policy for IPsec) show
-# up in `nft -j` only as `xt match "u32"` with no arguments. iptables-save prints
-# them whole, so the audit reads those tables from here instead. The parser turns
-# iptables-save text into the Chain/Rule/Cond objects of _nft.py, for one evaluator.
+# Docker writes its filter rules with iptables. On Debian 12 and later that is iptables-nft:
+# the rules live in nftables tables `ip filter`, `ip nat`, `ip mangle`, `ip raw`, but the
+# matches nft cannot translate (u32 or bpf for the VXLAN network id, policy for IPsec) show
+# up in `nft -j` only as `xt match "u32"` (or "bpf", "policy") with no arguments.
+# iptables-save prints them whole, so the audit reads those tables from here instead. The
+# parser turns iptables-save text into the Chain/Rule/Cond objects of _nft.py, for one
+# evaluator; u32 and bpf matches are run by _xtmatch.py over the imagined packet's bytes.
 
 from __future__ import absolute_import, division, print_function
 
@@ -20,7 +21,8 @@ __metaclass__ = type
 import ipaddress
 import shlex
 
-from ansible_collections.ironclad.swarm.plugins.module_utils._nft import Chain, Cond, Rule
+from ansible_collections.ironclad.swarm.plugins.module_utils._nft import Chain, Cond, Packet, Rule
+from ansible_collections.ironclad.swarm.plugins.module_utils._xtmatch import Bpf, MatchError, U32
 
 # Built-in chains that see locally delivered packets, with the hook and the
 # priority iptables-nft registers them at. nat is left out: it never drops.
@@ -75,23 +77,6 @@ def parse_save(text, family='ip'):
         if len(argv) >= 2 and argv[0] in ('-A', '--append'):
             current.setdefault(argv[1], {'policy': None, 'rules': []})['rules'].append(argv[2:])
     return IptablesSave(family, backend, tables)
-
-
-def _u32_vni(expr):
-    """Docker's VXLAN network id match '0>>22&0x3C@12&0xFFFFFF00=VNI<<8' -> VNI, else None."""
-    try:
-        left, value = expr.split('=')
-        shift_part, rest = left.split('>>')
-        shift_mask, rest2 = rest.split('@')
-        shift, mask1 = shift_mask.split('&')
-        offset, mask2 = rest2.split('&')
-        numbers = [int(x, 0) for x in (shift_part, shift, mask1, offset, mask2)]
-        target = int(value, 0)
-    except ValueError:
-        return None
-    if numbers == [0, 22, 0x3C, 12, 0xFFFFFF00]:
-        return target >> 8
-    return None
 
 
 def _addr_cond(key, value, family, negate, text):
@@ -177,12 +162,14 @@ def rule_from_argv(argv, family, table, chain, chains):
         elif tok == '--dir' and module == 'policy':
             if value != 'in':
                 conds.append(Cond('family', 'none', False, piece))
-        elif tok == '--u32':
-            vni = _u32_vni(value or '')
-            if vni is None:
+        elif tok == '--u32' or (tok == '--bytecode' and module == 'bpf'):
+            # Run, not pattern-matched: the kernel's semantics over the imagined packet's bytes.
+            try:
+                matcher = U32(value or '') if tok == '--u32' else Bpf(value or '')
+            except MatchError:
                 conds.append(Cond('unknown', None, text=piece))
             else:
-                conds.append(Cond('vni', vni, negate, piece))
+                conds.append(Cond('payload', matcher, negate, piece))
         elif tok == '--comment' or module == 'comment':
             pass
         elif tok.startswith('-'):
@@ -207,13 +194,29 @@ def chains_from_save(save):
     return result
 
 
+def rule_vni(rule, family='ip', data_path_port=4789):
+    """The VXLAN network id a rule's u32 or bpf match singles out, derived by running it; None if none."""
+    template = Packet('192.0.2.1' if family == 'ip' else '2001:db8::1', None, 'udp', data_path_port, vni=0)
+    for cond in rule.conds:
+        if cond.key == 'payload' and not cond.negate:
+            vni = cond.value.derive_vni(template)
+            if vni is not None:
+                return vni
+    return None
+
+
 def docker_vxlan_rules(save, data_path_port=4789):
-    """Docker's per-network rules in filter INPUT: {vni: {'drop': index, 'accept': index}} (index in the chain)."""
+    """Docker's per-network rules in filter INPUT: {vni: {'drop': index, 'accept': index}} (index in the chain).
+
+    Docker 20.10 writes a drop (outside IPsec) and an accept (through IPsec) per encrypted
+    network, matching the VNI with u32; Docker 26 and later write the drop only, with bpf.
+    """
     found = {}
     chain = save.tables.get('filter', {}).get('INPUT', {'rules': []})
     for index, argv in enumerate(chain['rules']):
         rule = rule_from_argv(argv, save.family, 'filter', 'INPUT', {})
-        vnis = [c.value for c in rule.conds if c.key == 'vni' and not c.negate]
+        vni = rule_vni(rule, save.family, data_path_port)
+        vnis = [vni] if vni is not None else []
         ports = [c.value for c in rule.conds if c.key == 'dport']
         if not vnis or not any(any(lo <= data_path_port <= hi for lo, hi in p[1]) for p in ports):
             continue

@@ -600,7 +600,11 @@ class Packet(object):
 
 
 class Cond(object):
-    """key op value. keys: family, saddr, daddr, l4proto, dport, iif, ctstate, ipsec, vni, unknown."""
+    """key op value. keys: family, saddr, daddr, l4proto, dport, iif, ctstate, ipsec, payload, unknown.
+
+    payload: value is an object with matches(packet) -> True/False/None that reads the packet's
+    bytes (the u32 and bpf matches of _xtmatch.py).
+    """
 
     def __init__(self, key, value, negate=False, text=None):
         self.key = key
@@ -645,10 +649,8 @@ class Cond(object):
             return p.ctstate in value
         if key == 'ipsec':
             return p.ipsec == value
-        if key == 'vni':
-            if p.vni is None:
-                return False
-            return p.vni == value
+        if key == 'payload':
+            return value.matches(p)
         return UNKNOWN
 
 

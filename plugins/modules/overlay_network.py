@@ -75,6 +75,8 @@ options:
       - The network's subnets. Leave unset to let Docker allocate one from the swarm's default
         address pool; then the subnet is not compared.
       - At least one entry must be IPv4; an IPv6 entry enables IPv6 on the network.
+      - Docker 28.5 (and 29.4, moby/moby#52469) accepts an IPv6 subnet but its swarm allocator then fails, leaving a
+        network no task can use; the module removes such a network again and fails, naming the cause.
     type: list
     elements: dict
     suboptions:
@@ -155,6 +157,8 @@ notes:
   - Encryption needs the C(esp4) and C(xfrm_user) kernel modules and the ESP protocol (IP protocol 50)
     allowed between nodes. Without them Docker still creates the network and traffic between
     nodes silently fails; see the collection's C(kernel_modules) module.
+  - A network the swarm failed to allocate (Docker 28 lists it with an empty driver and no subnet) is reported
+    as such; O(state=absent) removes it.
 requirements:
   - Docker SDK for Python 5.0.3 or newer (Debian package C(python3-docker)) on the manager.
   - Docker Engine API 1.39 or newer (Docker 19.03+).
@@ -335,6 +339,16 @@ def _sentence(error):
     return text if text.endswith('.') else text + '.'
 
 
+def _unallocated(network):
+    """A swarm network the manager's allocator never completed: no driver, subnet or VXLAN id (Docker 28 keeps
+    such a network listed, with an empty Driver, when the allocation fails)."""
+    return network.get('Scope') == 'swarm' and not network.get('Driver')
+
+
+IPV6_HINT = ('Docker 28.5 (seen on this collection\'s lab) and later versions cannot allocate IPv6 subnets for swarm '
+             'overlay networks (moby/moby#52469): declare IPv4 subnets only.')
+
+
 def _aliases(entry):
     aliases = entry.get('Aliases') or []
     return ' (aliases: %s)' % ', '.join(aliases) if aliases else ''
@@ -398,6 +412,8 @@ class OverlayNetworkManager:
         """The live network this declaration manages, or None; fails when the name is taken by another kind."""
         matches = self.engine.networks_named(self.name)
         for network in matches:
+            if _unallocated(network):
+                continue
             if network.get('Driver') != 'overlay' or network.get('Scope') != 'swarm':
                 self.fail("The name '%s' is taken by a %s network of scope %s (%s), not a swarm overlay network. "
                           "Choose another name, or remove that network first."
@@ -465,6 +481,12 @@ class OverlayNetworkManager:
             self.set_diff(None, after)
             self.create(wanted)
             return
+        if _unallocated(live):
+            self.fail("Network '%s' (%s) exists but the swarm never allocated it: it has no driver, subnet or VXLAN id, "
+                      "so no task can use it (the manager's log says why: 'Failed allocation for network %s'). "
+                      "Remove it (state: absent, or docker network rm %s) and run again.%s"
+                      % (self.name, live['Id'], live['Id'], live['Id'][:12],
+                         ' ' + IPV6_HINT if live.get('EnableIPv6') else ''))
         found = _overlay.differences(wanted, before)
         if live.get('Name') != self.name:
             found.insert(0, ('name', live.get('Name'), self.name))
@@ -508,6 +530,19 @@ class OverlayNetworkManager:
             return
         network_id = self.engine.create_network(self.name, _overlay.create_arguments(wanted))
         network = self.engine.wait_for_network(network_id, _overlay.is_allocated, self.params['timeout'])
+        if network is not None and not _overlay.is_allocated(network):
+            # Docker accepted the create and the allocator then failed: a network no task can use. It was made
+            # by this run, so it goes again, and the run fails instead of reporting a useless network as created.
+            try:
+                self.engine.remove_network(network_id)
+                removed = 'It was removed again.'
+            except EngineError as error:
+                removed = 'Removing it failed too: %s' % _sentence(error)
+            self.fail("Docker created network '%s' (%s), but the swarm did not allocate it within %d seconds: no "
+                      "driver, subnet or VXLAN id, so no task could use it (the manager's log says why: 'Failed "
+                      "allocation for network %s'). %s%s"
+                      % (self.name, network_id, self.params['timeout'], network_id, removed,
+                         ' ' + IPV6_HINT if any(':' in entry['subnet'] for entry in wanted['ipam'] or []) else ''))
         self.result['network'] = network
         self.set_outcome(_overlay.canonical_live(network))
         return network_id

@@ -2,7 +2,7 @@
 # Copyright (c) ironclad.swarm contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Make the collection importable as ansible_collections.ironclad.swarm.
+"""Make the collection importable as ansible_collections.ironclad.swarm, and recordings.py importable.
 
 `make collection` links the repository to .build/collections/ansible_collections/ironclad/swarm;
 put that root on sys.path (creating the link when it is missing) so that
@@ -22,3 +22,8 @@ if not os.path.lexists(LINK):
 
 if COLLECTIONS_ROOT not in sys.path:
     sys.path.insert(0, COLLECTIONS_ROOT)
+
+# recordings.py (the per-Docker-version fixture folders) is shared by every test directory.
+UNIT = os.path.dirname(os.path.abspath(__file__))
+if UNIT not in sys.path:
+    sys.path.insert(0, UNIT)

@@ -2,7 +2,12 @@
 # Copyright (c) ironclad.swarm contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""_nft.py and _iptables.py against `nft -j` and `iptables-save` outputs recorded in the lab."""
+"""_nft.py and _iptables.py against `nft -j` and `iptables-save` outputs recorded in the lab.
+
+Every test that reads a recording runs once per Docker version (fixtures/nft/docker-*/, see
+recordings.py): 20.10 with nftables 1.0.6 and iptables 1.8.9, 26.1 with 1.1.3 and 1.8.11, 28.5
+with 1.1.7 and 1.8.13.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +18,22 @@ import os
 import pytest
 
 from ansible_collections.ironclad.swarm.plugins.module_utils import _iptables, _nft
+from recordings import versions
 
-FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'nft')
 LAB_PEERS = ['172.27.0.2', '172.27.0.3', '172.27.0.4']
 MANAGER, WORKER1, WORKER2 = LAB_PEERS
+RECORDINGS = versions('nft')
 
-
-def fixture(name):
-    with open(os.path.join(FIXTURES, name)) as handle:
-        return handle.read()
+# What really differs between the versions.
+# The xt match Docker singles out an encrypted network's VXLAN with: u32 until 23, bpf after.
+VXLAN_MATCH = {'20.10': 'u32', '26.1': 'bpf', '28.5': 'bpf'}
+# Docker's INPUT rules per encrypted network (index in filter INPUT): 20.10 writes a drop outside
+# IPsec and an accept through it; 26.1 and 28.5 the drop only.
+DOCKER_VXLAN_RULES = {
+    '20.10': {4097: {'drop': 0, 'accept': 1}},
+    '26.1': {4097: {'drop': 0}},
+    '28.5': {4097: {'drop': 0}},
+}
 
 
 def lab_params(**extra):
@@ -36,37 +48,40 @@ def canon_desired(**extra):
     return _nft.canonical_table(_nft.desired_objects(_nft.build_spec(lab_params(**extra))))
 
 
-def canon_recorded(name):
-    return _nft.canonical_table(_nft.table_objects(_nft.parse_ruleset(fixture(name))))
+def canon_recorded(rec, name):
+    return _nft.canonical_table(_nft.table_objects(_nft.parse_ruleset(rec.text(name))))
 
 
-def full_ruleset(nft_name, save_name=None):
-    rs = _nft.ruleset_from_nft(_nft.parse_ruleset(fixture(nft_name)))
+def full_ruleset(rec, nft_name, save_name=None):
+    rs = _nft.ruleset_from_nft(_nft.parse_ruleset(rec.text(nft_name)))
     if save_name:
-        _iptables.merge_into(rs, _iptables.parse_save(fixture(save_name), 'ip'))
+        _iptables.merge_into(rs, _iptables.parse_save(rec.text(save_name), 'ip'))
     return rs
 
 
 # --- the desired table is exactly what nft lists back -------------------------------------------
 
-def test_desired_table_equals_what_nft_listed_in_the_lab():
-    assert canon_desired() == canon_recorded('table-fenced.json')
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_desired_table_equals_what_nft_listed_in_the_lab(rec):
+    assert canon_desired() == canon_recorded(rec, 'table-fenced.json')
 
 
-def test_policy_drop_variant_equals_what_nft_listed_in_the_lab():
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_policy_drop_variant_equals_what_nft_listed_in_the_lab(rec):
     desired = canon_desired(peers=LAB_PEERS + ['2001:db8::/64'], input_policy='drop', allow_icmp=False,
                             drop_unencrypted_vxlan=True, allow=[{'port': 443}, {'port': 443, 'protocol': 'udp'}])
-    assert desired == canon_recorded('table-policy-drop.json')
+    assert desired == canon_recorded(rec, 'table-policy-drop.json')
     text = _nft.render_table(desired)
     assert 'udp dport 4789 meta ipsec missing counter drop' in text
     assert 'policy drop;' in text
 
 
-def test_persisted_batch_holds_the_same_table():
-    batch = json.loads(fixture('persisted-firewall.json'))
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_persisted_batch_holds_the_same_table(rec):
+    batch = json.loads(rec.text('persisted-firewall.json'))
     assert batch['nftables'][0] == {'add': {'table': {'family': 'inet', 'name': 'ironclad_swarm'}}}
     assert batch['nftables'][1] == {'delete': {'table': {'family': 'inet', 'name': 'ironclad_swarm'}}}
-    assert _nft.canonical_table(_nft.table_objects_from_batch(batch)) == canon_recorded('table-fenced.json')
+    assert _nft.canonical_table(_nft.table_objects_from_batch(batch)) == canon_recorded(rec, 'table-fenced.json')
     assert _nft.replace_batch(_nft.desired_objects(_nft.build_spec(lab_params()))) == batch
 
 
@@ -112,48 +127,62 @@ def test_bad_input_names_the_field(extra, field, words):
 
 # --- canonical comparison and plain-words differences ------------------------------------------------
 
-def test_hand_deleted_rule_is_named():
-    live = canon_recorded('worker-edited.json')
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_hand_deleted_rule_is_named(rec):
+    live = canon_recorded(rec, 'worker-edited.json')
     expected = canon_desired()
     assert live != expected
     assert _nft.table_differences(live, expected) == ['chain swarm_peer lacks the rule "meta l4proto esp counter accept"']
 
 
-def test_missing_table():
-    assert _nft.table_objects(_nft.parse_ruleset(fixture('worker-no-table.json'))) is None
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_missing_table(rec):
+    assert _nft.table_objects(_nft.parse_ruleset(rec.text('worker-no-table.json'))) is None
     assert _nft.table_differences(None, canon_desired()) == ['the table is missing']
 
 
-def test_changed_peer_set_changes_elements_only():
-    live = canon_recorded('table-fenced.json')
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_changed_peer_set_changes_elements_only(rec):
+    live = canon_recorded(rec, 'table-fenced.json')
     wanted = canon_desired(peers=LAB_PEERS + ['172.27.0.9'])
     assert _nft.table_differences(live, wanted) == ['set peers4 lacks 172.27.0.9']
 
 
 # --- iptables-save --------------------------------------------------------------------------------
 
-def test_iptables_save_docker_vxlan_rules():
-    save = _iptables.parse_save(fixture('manager-fenced.iptables-save'))
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_iptables_save_docker_vxlan_rules(rec):
+    save = _iptables.parse_save(rec.text('manager-fenced.iptables-save'))
     assert save.backend == 'nf_tables'
-    assert _iptables.docker_vxlan_rules(save) == {4097: {'drop': 0, 'accept': 1}}
-    rule = _iptables.rule_from_argv(save.tables['filter']['INPUT']['rules'][0], 'ip', 'filter', 'INPUT', {})
+    assert _iptables.docker_vxlan_rules(save) == DOCKER_VXLAN_RULES[rec.version]
+    argv = save.tables['filter']['INPUT']['rules'][0]
+    assert '--' + {'u32': 'u32', 'bpf': 'bytecode'}[VXLAN_MATCH[rec.version]] in argv
+    rule = _iptables.rule_from_argv(argv, 'ip', 'filter', 'INPUT', {})
     assert rule.verdict == 'drop'
-    assert sorted((c.key, c.value) for c in rule.conds if c.key in ('ipsec', 'vni')) == [('ipsec', False), ('vni', 4097)]
+    assert [(c.key, c.value) for c in rule.conds if c.key == 'ipsec'] == [('ipsec', False)]
+    (payload,) = [c.value for c in rule.conds if c.key == 'payload']
+    assert type(payload).__name__ == {'u32': 'U32', 'bpf': 'Bpf'}[VXLAN_MATCH[rec.version]]
+    # the VNI is what running the match shows, not a pattern
+    assert _iptables.rule_vni(rule) == 4097
+    assert payload.matches(_nft.Packet(WORKER1, MANAGER, 'udp', 4789, vni=4097)) is True
+    for other in (4096, 4098, 4097 + 0x10000, None):
+        assert payload.matches(_nft.Packet(WORKER1, MANAGER, 'udp', 4789, vni=other)) is False, other
 
 
-def test_nft_shows_docker_matches_only_as_xt():
-    objects = _nft.parse_ruleset(fixture('manager-fenced.json'))
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_nft_shows_docker_matches_only_as_xt(rec):
+    objects = _nft.parse_ruleset(rec.text('manager-fenced.json'))
     assert _nft.has_xt(objects, 'ip', 'filter')
     rs = _nft.ruleset_from_nft(objects)
     plain = _nft.Packet(WORKER1, MANAGER, 'udp', 4789, ipsec=False, vni=4097)
-    # without iptables-save the u32 match cannot be read: no guess
+    # without iptables-save the u32 or bpf match cannot be read: no guess
     without_fence = _nft.Ruleset()
     for key, chain in rs.chains.items():
         if key[:2] != ('inet', 'ironclad_swarm'):
             without_fence.add_chain(chain)
     verdict = _nft.evaluate(without_fence, plain)
     assert verdict.accepted is None
-    assert any('xt match "u32"' in d for d in verdict.doubts)
+    assert any('xt match "%s"' % VXLAN_MATCH[rec.version] in d for d in verdict.doubts)
 
 
 # --- evaluation over the whole ruleset ---------------------------------------------------------------
@@ -171,50 +200,57 @@ def test_nft_shows_docker_matches_only_as_xt():
     ('203.0.113.254', 'tcp', 22, False, True),
     ('203.0.113.254', 'tcp', 443, False, True),
 ])
-def test_fenced_manager(source, proto, port, ipsec, accepted):
-    rs = full_ruleset('manager-fenced.json', 'manager-fenced.iptables-save')
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_fenced_manager(rec, source, proto, port, ipsec, accepted):
+    rs = full_ruleset(rec, 'manager-fenced.json', 'manager-fenced.iptables-save')
     verdict = _nft.evaluate(rs, _nft.Packet(source, MANAGER, proto, port, ipsec=ipsec))
     assert verdict.accepted is accepted, verdict.as_dict()
 
 
-def test_control_port_only_on_managers():
-    rs = full_ruleset('manager-fenced.json', 'manager-fenced.iptables-save')
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_control_port_only_on_managers(rec):
+    rs = full_ruleset(rec, 'manager-fenced.json', 'manager-fenced.iptables-save')
     verdict = _nft.evaluate(rs, _nft.Packet(MANAGER, WORKER1, 'tcp', 2377))
     assert verdict.accepted is False
     assert verdict.rule_text == 'tcp dport { 2377, 7946 } counter drop'
 
 
-def test_unencrypted_vxlan_dropped_by_docker_on_fenced_node():
-    rs = full_ruleset('manager-fenced.json', 'manager-fenced.iptables-save')
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_unencrypted_vxlan_dropped_by_docker_on_fenced_node(rec):
+    rs = full_ruleset(rec, 'manager-fenced.json', 'manager-fenced.iptables-save')
     verdict = _nft.evaluate(rs, _nft.Packet(WORKER1, MANAGER, 'udp', 4789, ipsec=False, vni=4097))
     assert verdict.accepted is False
     assert verdict.where == 'ip filter INPUT (iptables)'
     assert '--pol none' in verdict.rule_text
 
 
-def test_shadowed_docker_drop_admits_cleartext():
-    rs = full_ruleset('worker-shadowed.json', 'worker-shadowed.iptables-save')
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_shadowed_docker_drop_admits_cleartext(rec):
+    rs = full_ruleset(rec, 'worker-shadowed.json', 'worker-shadowed.iptables-save')
     verdict = _nft.evaluate(rs, _nft.Packet(MANAGER, WORKER1, 'udp', 4789, ipsec=False, vni=4097))
     assert verdict.accepted is True
     assert verdict.rule_text == '-A INPUT -p udp -m udp --dport 4789 -j ACCEPT'
 
 
-def test_no_fence_everything_open():
-    rs = full_ruleset('baseline-manager.nft.json', 'baseline-manager.iptables-save')
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_no_fence_everything_open(rec):
+    rs = full_ruleset(rec, 'baseline-manager.nft.json', 'baseline-manager.iptables-save')
     for proto, port in (('udp', 4789), ('tcp', 2377), ('esp', None)):
         verdict = _nft.evaluate(rs, _nft.Packet('203.0.113.254', MANAGER, proto, port))
         assert verdict.accepted is True, (proto, verdict.as_dict())
 
 
-def test_hand_edit_blocks_esp_between_peers():
-    rs = full_ruleset('worker-edited.json', 'worker-edited.iptables-save')
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_hand_edit_blocks_esp_between_peers(rec):
+    rs = full_ruleset(rec, 'worker-edited.json', 'worker-edited.iptables-save')
     verdict = _nft.evaluate(rs, _nft.Packet(MANAGER, WORKER2, 'esp'))
     assert verdict.accepted is False
     assert verdict.rule_text == 'meta l4proto esp counter drop'
 
 
-def test_policy_drop_admits_allow_list_only():
-    rs = _nft.ruleset_from_nft(_nft.parse_ruleset(fixture('table-policy-drop.json')))
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_policy_drop_admits_allow_list_only(rec):
+    rs = _nft.ruleset_from_nft(_nft.parse_ruleset(rec.text('table-policy-drop.json')))
     outsider = '203.0.113.254'
     assert _nft.evaluate(rs, _nft.Packet(outsider, WORKER2, 'tcp', 443)).accepted is True
     assert _nft.evaluate(rs, _nft.Packet(outsider, WORKER2, 'tcp', 22)).accepted is True

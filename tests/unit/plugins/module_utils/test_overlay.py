@@ -2,7 +2,10 @@
 # Copyright (c) ironclad.swarm contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""_overlay: validation, canonical form and differences, driven by `docker network inspect` recorded on the lab."""
+"""_overlay: validation, canonical form and differences, driven by `docker network inspect` recorded on the lab.
+
+Tests that read recordings run on each Docker version (fixtures/docker/docker-*/, recordings.py).
+"""
 
 from __future__ import annotations
 
@@ -12,13 +15,14 @@ import os
 import pytest
 
 from ansible_collections.ironclad.swarm.plugins.module_utils import _overlay
+from recordings import versions
 
-FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'docker')
+RECORDINGS = versions('docker')
+VXLANID = _overlay.VXLANID_KEY
 
 
-def fixture(name):
-    with open(os.path.join(FIXTURES, name + '.json')) as handle:
-        return json.load(handle)
+def fixture(rec, name):
+    return rec.json(name + '.json')
 
 
 def declared(**params):
@@ -40,8 +44,9 @@ def declared(**params):
     ('network-encrypted-typo', False, None),         # --opt encrytped=true: silently plain
     ('network-plain', False, None),
 ])
-def test_encryption_is_read_from_the_key_presence(recording, encrypted, stored):
-    network = fixture(recording)
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_encryption_is_read_from_the_key_presence(rec, recording, encrypted, stored):
+    network = fixture(rec, recording)
     assert network['Options'].get('encrypted') == stored
     assert _overlay.is_encrypted(network['Options']) is encrypted
     assert _overlay.canonical_live(network)['encrypted'] is encrypted
@@ -49,21 +54,24 @@ def test_encryption_is_read_from_the_key_presence(recording, encrypted, stored):
 
 @pytest.mark.parametrize('recording', ['network-encrypted-opt-empty', 'network-encrypted-opt-true',
                                        'network-encrypted-opt-false'])
-def test_every_spelling_of_encrypted_matches_an_encrypted_declaration(recording):
-    live = _overlay.canonical_live(fixture(recording))
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_every_spelling_of_encrypted_matches_an_encrypted_declaration(rec, recording):
+    live = _overlay.canonical_live(fixture(rec, recording))
     assert _overlay.differences(declared(), live) == []
 
 
-def test_a_network_made_with_a_typo_is_reported_plain_and_with_the_stray_option():
-    live = _overlay.canonical_live(fixture('network-encrypted-typo'))
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_a_network_made_with_a_typo_is_reported_plain_and_with_the_stray_option(rec):
+    live = _overlay.canonical_live(fixture(rec, 'network-encrypted-typo'))
     assert _overlay.differences(declared(), live) == [
         ('encrypted', False, True),
         ('driver_options', {'encrytped': 'true'}, {}),
     ]
 
 
-def test_encrypted_false_on_an_encrypted_network_is_drift():
-    live = _overlay.canonical_live(fixture('network-encrypted-opt-true'))
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_encrypted_false_on_an_encrypted_network_is_drift(rec):
+    live = _overlay.canonical_live(fixture(rec, 'network-encrypted-opt-true'))
     found = _overlay.differences(declared(encrypted=False), live)
     assert found == [('encrypted', True, False)]
     assert _overlay.describe_differences(found) == 'encrypted is true, declared false'
@@ -71,8 +79,13 @@ def test_encrypted_false_on_an_encrypted_network_is_drift():
 
 # canonical form of a full recording
 
-def test_canonical_live_of_a_network_with_every_field_set():
-    live = _overlay.canonical_live(fixture('network-full-verbose'))
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_canonical_live_of_a_network_with_every_field_set(rec):
+    network = fixture(rec, 'network-full-verbose')
+    live = _overlay.canonical_live(network)
+    # the VNI is whatever the swarm allocated in that recording
+    vni = network['Options'][VXLANID]
+    assert vni.isdigit() and int(vni) > 4097
     assert live == {
         'driver': 'overlay',
         'scope': 'swarm',
@@ -84,20 +97,22 @@ def test_canonical_live_of_a_network_with_every_field_set():
         'ipam': [{'subnet': '10.50.0.0/24', 'gateway': '10.50.0.1', 'ip_range': '10.50.0.128/25'}],
         'mtu': 1400,
         'labels': {'team': 'a', 'tier': 'db'},
-        'driver_options': {'com.docker.network.driver.overlay.vxlanid_list': '4102'},
+        'driver_options': {VXLANID: vni},
     }
 
 
-def test_the_same_declaration_twice_has_no_difference():
-    live = _overlay.canonical_live(fixture('network-full-verbose'))
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_the_same_declaration_twice_has_no_difference(rec):
+    live = _overlay.canonical_live(fixture(rec, 'network-full-verbose'))
     wanted = declared(attachable=True, internal=True, mtu=1400, labels={'team': 'a', 'tier': 'db'},
                       ipam=[{'subnet': '10.50.0.0/24', 'gateway': '10.50.0.1', 'ip_range': '10.50.0.128/25'}])
     assert _overlay.differences(wanted, live) == []
     assert _overlay.differences(wanted, live) == []
 
 
-def test_unset_fields_are_not_compared_but_set_ones_are():
-    live = _overlay.canonical_live(fixture('network-full-verbose'))
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_unset_fields_are_not_compared_but_set_ones_are(rec):
+    live = _overlay.canonical_live(fixture(rec, 'network-full-verbose'))
     # No ipam, mtu or labels declared: Docker's choices stand.
     found = _overlay.differences(declared(attachable=True, internal=True), live)
     assert found == []
@@ -105,8 +120,9 @@ def test_unset_fields_are_not_compared_but_set_ones_are():
     assert found == [('mtu', 1400, 1450), ('labels', {'team': 'a', 'tier': 'db'}, {})]
 
 
-def test_every_difference_is_listed_in_field_order():
-    live = _overlay.canonical_live(fixture('network-full-verbose'))
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_every_difference_is_listed_in_field_order(rec):
+    live = _overlay.canonical_live(fixture(rec, 'network-full-verbose'))
     found = _overlay.differences(declared(ipam=[{'subnet': '10.60.0.0/24'}]), live)
     assert [field for field, _have, _want in found] == ['attachable', 'internal', 'ipam']
     assert _overlay.describe_differences(found) == (
@@ -114,33 +130,52 @@ def test_every_difference_is_listed_in_field_order():
         'ipam is 10.50.0.0/24 (gateway 10.50.0.1, ip_range 10.50.0.128/25), declared 10.60.0.0/24')
 
 
-def test_a_missing_mtu_option_means_dockers_1500():
-    live = _overlay.canonical_live(fixture('network-plain'))
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_a_missing_mtu_option_means_dockers_1500(rec):
+    live = _overlay.canonical_live(fixture(rec, 'network-plain'))
     assert live['mtu'] == 1500
     assert _overlay.differences(declared(encrypted=False, mtu=1500), live) == []
 
 
-def test_ipv6_spelt_differently_is_the_same_subnet():
-    live = _overlay.canonical_live(fixture('network-ipv6'))
-    wanted = declared(ipam=[{'subnet': 'fd00:51:0:0::/64'}, {'subnet': '10.51.0.0/24'}])
+@pytest.mark.parametrize('rec', versions('docker', only=['20.10', '26.1']))
+def test_ipv6_spelt_differently_is_the_same_subnet(rec):
+    network = fixture(rec, 'network-ipv6')
+    live = _overlay.canonical_live(network)
+    assert live['ipv6'] is True and len(network['Options'][VXLANID].split(',')) == 2
+    # 20.10's recording is of an encrypted network, the later ones of a plain one
+    wanted = declared(encrypted=live['encrypted'], ipam=[{'subnet': 'fd00:51:0:0::/64'}, {'subnet': '10.51.0.0/24'}])
     assert wanted['ipv6'] is True
     assert _overlay.differences(wanted, live) == []
 
 
-def test_a_declared_vxlan_id_list_is_compared_an_allocated_one_is_not():
-    live = _overlay.canonical_live(fixture('network-encrypted-opt-true'))
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_a_declared_vxlan_id_list_is_compared_an_allocated_one_is_not(rec):
+    network = fixture(rec, 'network-encrypted-opt-true')
+    live = _overlay.canonical_live(network)
     assert _overlay.differences(declared(), live) == []
-    wanted = declared(driver_options={'com.docker.network.driver.overlay.vxlanid_list': '5000'})
+    wanted = declared(driver_options={VXLANID: '5000'})
     assert _overlay.differences(wanted, live) == [
-        ('driver_options', {'com.docker.network.driver.overlay.vxlanid_list': '4098'},
-         {'com.docker.network.driver.overlay.vxlanid_list': '5000'})]
+        ('driver_options', {VXLANID: network['Options'][VXLANID]}, {VXLANID: '5000'})]
 
 
-def test_the_ingress_network_is_recognised():
-    live = _overlay.canonical_live(fixture('network-ingress'))
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_the_ingress_network_is_recognised(rec):
+    live = _overlay.canonical_live(fixture(rec, 'network-ingress'))
     assert live['ingress'] is True
     assert live['encrypted'] is False
     assert _overlay.differences(declared(ingress=True), live) == [('encrypted', False, True)]
+
+
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_docker_28_does_not_allocate_an_ipv6_subnet(rec):
+    # the same `docker network create --ipv6 --subnet 10.51.0.0/24 --subnet fd00:51::/64` on each version
+    network = fixture(rec, 'network-ipv6')
+    allocated = rec.version != '28.5'
+    assert _overlay.is_allocated(network) is allocated
+    if not allocated:
+        # what the engine keeps after "Failed allocation for network ...: cannot find address pool"
+        assert (network['Driver'], network['IPAM']['Config'], network['Options']) == ('', None, None)
+        assert network['EnableIPv6'] is True
 
 
 # driver_options validation
@@ -224,27 +259,31 @@ def test_mtu_errors(value, message):
 
 # overlaps, with the lab's network list and default address pool
 
-def test_overlap_with_another_network_names_both():
-    networks = fixture('networks')
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_overlap_with_another_network_names_both(rec):
+    networks = fixture(rec, 'networks')
     errors = _overlay.check_overlaps(_overlay.parse_ipam([{'subnet': '10.50.0.0/25'}]), networks, [])
     assert errors == ["ipam[0].subnet 10.50.0.0/25 overlaps 10.50.0.0/24 of the swarm-scoped network 'fx-full'."]
 
 
-def test_overlap_with_a_local_bridge_is_found_too():
-    errors = _overlay.check_overlaps(_overlay.parse_ipam([{'subnet': '172.17.0.0/24'}]), fixture('networks'), [])
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_overlap_with_a_local_bridge_is_found_too(rec):
+    errors = _overlay.check_overlaps(_overlay.parse_ipam([{'subnet': '172.17.0.0/24'}]), fixture(rec, 'networks'), [])
     assert errors == ["ipam[0].subnet 172.17.0.0/24 overlaps 172.17.0.0/16 of the local-scoped network 'bridge'."]
 
 
-def test_overlap_with_the_default_address_pool():
-    pools = fixture('swarm')['DefaultAddrPool']
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_overlap_with_the_default_address_pool(rec):
+    pools = fixture(rec, 'swarm')['DefaultAddrPool']
     assert pools == ['10.0.0.0/8']
     errors = _overlay.check_overlaps(_overlay.parse_ipam([{'subnet': '10.250.0.0/24'}]), [], pools)
     assert errors == ["ipam[0].subnet 10.250.0.0/24 overlaps the swarm's default address pool 10.0.0.0/8, from "
                       "which Docker gives subnets to networks declared without one; choose a subnet outside it."]
 
 
-def test_a_network_keeps_its_own_subnet():
-    networks = fixture('networks')
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_a_network_keeps_its_own_subnet(rec):
+    networks = fixture(rec, 'networks')
     own = [n['Id'] for n in networks if n['Name'] == 'fx-full']
     assert _overlay.check_overlaps(_overlay.parse_ipam([{'subnet': '10.50.0.0/24'}]), networks, [], own) == []
     # a subnet the network already holds inside the pool is reserved there: no error on a re-run
@@ -263,9 +302,10 @@ def test_container_mtu(network_mtu, encrypted, expected):
     assert _overlay.container_mtu(network_mtu, encrypted) == expected
 
 
-def test_mtu_auto_reads_the_interface_holding_the_swarm_address():
-    interfaces = fixture('ip-addr-manager')
-    assert _overlay.interface_for_address(interfaces, fixture('info')['Swarm']['NodeAddr']) == ('eth0', 1500)
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_mtu_auto_reads_the_interface_holding_the_swarm_address(rec):
+    interfaces = fixture(rec, 'ip-addr-manager')
+    assert _overlay.interface_for_address(interfaces, fixture(rec, 'info')['Swarm']['NodeAddr']) == ('eth0', 1500)
     assert _overlay.interface_for_address(interfaces, '192.0.2.1') is None
 
 
@@ -290,16 +330,18 @@ def test_create_arguments_spell_encryption_one_way():
     assert 'encrypted' not in plain['options'] and 'ipam' not in plain
 
 
-def test_allocation_is_seen_in_the_recorded_network():
-    assert _overlay.is_allocated(fixture('network-plain'))
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_allocation_is_seen_in_the_recorded_network(rec):
+    assert _overlay.is_allocated(fixture(rec, 'network-plain'))
     assert not _overlay.is_allocated({'Options': {}, 'IPAM': {'Config': []}})
 
 
 # services and standalone containers
 
-def test_service_detach_and_attach_keep_everything_else():
-    network = fixture('network-full-verbose')
-    service = fixture('service-fx-svc')
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_service_detach_and_attach_keep_everything_else(rec):
+    network = fixture(rec, 'network-full-verbose')
+    service = fixture(rec, 'service-fx-svc')
     [(found, entry)] = _overlay.service_attachments([service], network)
     assert found is service
     assert entry == {'Target': network['Id'], 'Aliases': ['db', 'db-primary']}
@@ -319,21 +361,24 @@ def test_service_detach_and_attach_keep_everything_else():
     assert len(service['Spec']['TaskTemplate']['Networks']) == 2
 
 
-def test_a_service_not_on_the_network_is_not_attached():
-    assert _overlay.service_attachments([fixture('service-fx-svc')], fixture('network-plain')) == []
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_a_service_not_on_the_network_is_not_attached(rec):
+    assert _overlay.service_attachments([fixture(rec, 'service-fx-svc')], fixture(rec, 'network-encrypted-opt-true')) == []
 
 
-def test_standalone_containers_are_found_through_attachment_tasks():
-    network = fixture('network-full-verbose')
-    tasks = _overlay.attachment_tasks(fixture('tasks-attachment'), network['Id'])
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_standalone_containers_are_found_through_attachment_tasks(rec):
+    network = fixture(rec, 'network-full-verbose')
+    tasks = _overlay.attachment_tasks(fixture(rec, 'tasks-attachment'), network['Id'])
     assert len(tasks) == 1
     names = _overlay.verbose_container_names(network)
     assert [names.get(address) for address in _overlay.task_addresses(tasks[0])] == ['fx-standalone']
-    assert _overlay.attachment_tasks(fixture('tasks-attachment'), fixture('network-plain')['Id']) == []
+    assert _overlay.attachment_tasks(fixture(rec, 'tasks-attachment'), fixture(rec, 'network-plain')['Id']) == []
 
 
-def test_ingress_publishing_services():
-    service = fixture('service-fx-svc')
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_ingress_publishing_services(rec):
+    service = fixture(rec, 'service-fx-svc')
     assert _overlay.services_publishing_ingress([service]) == []
     published = json.loads(json.dumps(service))
     published['Spec']['EndpointSpec'] = {'Mode': 'vip', 'Ports': [
@@ -344,10 +389,11 @@ def test_ingress_publishing_services():
         {'Protocol': 'tcp', 'TargetPort': 81, 'PublishedPort': 8081, 'PublishMode': 'host'}]
 
 
-def test_a_removed_ingress_still_listed_is_told_from_the_current_one():
+@pytest.mark.parametrize('rec', versions('docker', only=['20.10']))
+def test_a_removed_ingress_still_listed_is_told_from_the_current_one(rec):
     # Recorded on a manager after replacing the ingress network with no service publishing a port:
     # the node lists the old ingress until a task needs the routing mesh there.
-    listed = fixture('networks-stale-ingress')
+    listed = fixture(rec, 'networks-stale-ingress')
     assert [n['Name'] for n in listed] == ['ingress', 'ingress']
     current, stale = _overlay.newest(listed)
     assert current['Id'].startswith('lcujirwkb3iz')

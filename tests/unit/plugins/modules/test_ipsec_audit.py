@@ -2,7 +2,11 @@
 # Copyright (c) ironclad.swarm contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""ironclad.swarm.ipsec_audit on what the container lab recorded (ip xfrm, docker network inspect -v, the ESP probe)."""
+"""ironclad.swarm.ipsec_audit on what the container lab recorded (ip xfrm, docker network inspect -v, the ESP probe).
+
+The container-lab tests run on each Docker version: 20.10 (fixtures/xfrm/lab-*, lab `audit-dev`, network
+enc1) and 26.1, 28.5 (fixtures/xfrm/docker-VERSION/, lab of record_fixtures.py, network fwsec).
+"""
 
 from __future__ import annotations
 
@@ -23,13 +27,38 @@ XFRM = os.path.join(FIXTURES, 'xfrm')
 ADDRESSES = {'manager-1': '192.168.48.2', 'worker-1': '192.168.48.3', 'worker-2': '192.168.48.4'}
 
 
-def recorded(name):
-    with open(os.path.join(XFRM, name)) as handle:
+def recorded(name, directory=XFRM):
+    with open(os.path.join(directory, name)) as handle:
         return handle.read()
 
 
-def recorded_json(name):
-    return json.loads(recorded(name))
+def recorded_json(name, directory=XFRM):
+    return json.loads(recorded(name, directory))
+
+
+class XfrmLab:
+    """One Docker version's container-lab recordings: where, which encrypted network, which addresses."""
+
+    def __init__(self, version, directory, network, addresses):
+        self.version = version
+        self.dir = directory
+        self.network = network
+        self.addresses = addresses
+
+    def text(self, node, what):
+        return recorded('lab-%s-%s' % (node, what), self.dir)
+
+    def json(self, node, what):
+        return json.loads(self.text(node, what))
+
+    def networks(self, node):
+        return [self.json(node, 'network-%s.json' % self.network)[0]]
+
+
+FW_ADDRESSES = {'manager-1': '172.27.0.2', 'worker-1': '172.27.0.3', 'worker-2': '172.27.0.4'}
+XFRM_LABS = [XfrmLab('20.10', XFRM, 'enc1', ADDRESSES)] + [
+    XfrmLab(version, os.path.join(XFRM, 'docker-%s' % version), 'fwsec', FW_ADDRESSES) for version in ('26.1', '28.5')]
+LAB_NODES = [pytest.param(lab, node, id='docker-%s-%s' % (lab.version, node)) for lab in XFRM_LABS for node in sorted(ADDRESSES)]
 
 
 class FakeApi:
@@ -44,8 +73,8 @@ class FakeApi:
 class FakeEngine:
     """The engine of one lab node, answering with its recorded inspect output."""
 
-    def __init__(self, node, networks):
-        self.api = FakeApi(recorded_json('lab-%s-info-swarm.json' % node), networks)
+    def __init__(self, node, networks, lab=XFRM_LABS[0]):
+        self.api = FakeApi(lab.json(node, 'info-swarm.json'), networks)
         self.inspected = []
 
     def networks(self):
@@ -60,9 +89,9 @@ class FakeEngine:
 class FakeNode:
     """`ip` on one lab node: recorded xfrm listings, the recorded probe, nothing else."""
 
-    def __init__(self, node, states=None):
-        self.policy = recorded('lab-%s-policy.txt' % node)
-        self.state = recorded('lab-%s-state.txt' % node) if states is None else states
+    def __init__(self, node, states=None, lab=XFRM_LABS[0]):
+        self.policy = lab.text(node, 'policy.txt')
+        self.state = lab.text(node, 'state.txt') if states is None else states
         self.probe = dict((tuple(c['argv'][4:]), (c['rc'], c['stdout'], c['stderr']))
                           for c in recorded_json('lab-probe-esp.json')['calls'])
         self.commands = []
@@ -117,24 +146,25 @@ def lab_networks(node):
     return [recorded_json('lab-%s-network-enc1.json' % node)[0]]
 
 
-@pytest.mark.parametrize('node', sorted(ADDRESSES))
-def test_lab_kernel_without_esp_is_high_per_encrypted_network(monkeypatch, lab_kernel, node):
-    host = FakeNode(node)
-    ok, result = run_module(monkeypatch, host, FakeEngine(node, lab_networks(node)), lab_kernel)
+@pytest.mark.parametrize('lab, node', LAB_NODES)
+def test_lab_kernel_without_esp_is_high_per_encrypted_network(monkeypatch, lab_kernel, lab, node):
+    host = FakeNode(node, lab=lab)
+    ok, result = run_module(monkeypatch, host, FakeEngine(node, lab.networks(node), lab), lab_kernel)
     assert ok and result['changed'] is False
-    assert result['node_address'] == ADDRESSES[node]
+    assert result['node_address'] == lab.addresses[node]
     assert result['kernel']['esp'] is False and result['kernel']['aes_gcm'] is False
     assert ids(result) == [
-        ('kernel_no_aes_gcm', 'high', 'enc1', None),
-        ('kernel_no_esp', 'high', 'enc1', None),
+        ('kernel_no_aes_gcm', 'high', lab.network, None),
+        ('kernel_no_esp', 'high', lab.network, None),
         ('kernel_no_ip_vs', 'medium', None, None),
     ]
     esp = [f for f in result['findings'] if f['id'] == 'kernel_no_esp'][0]
-    assert esp['reason'].startswith('kernel lacks ESP: encrypted overlay traffic between nodes on network enc1 is dropped')
+    assert esp['reason'].startswith('kernel lacks ESP: encrypted overlay traffic between nodes on network %s is '
+                                    'dropped' % lab.network)
     assert esp['node'] == 'lab-node'
     (network,) = result['networks']
     assert network['joined'] is True and network['vnis'] == [4097]
-    others = sorted(set(ADDRESSES.values()) - set([ADDRESSES[node]]))
+    others = sorted(set(lab.addresses.values()) - set([lab.addresses[node]]))
     assert [p['address'] for p in network['peers']] == others
     for peer in network['peers']:
         # Docker installed its policies; the kernel refused the SAs.
@@ -205,42 +235,41 @@ def test_read_only(monkeypatch, lab_kernel):
     assert added == deleted and len(added) == 1
 
 
+@pytest.mark.parametrize('lab', [pytest.param(lab, id='docker-%s' % lab.version) for lab in XFRM_LABS])
 class TestAuditLogic:
     """The pure audit on the lab's real xfrm listings, with the kernel's verdict varied."""
 
     kernel_with_esp = {'esp': True, 'aes_gcm': True, 'probe': 'an ESP SA with rfc4106(gcm(aes)) was accepted',
                        'modules': {}}
 
-    def audit(self, node, policies_text, states_text, kernel):
-        policies = _kernel.parse_xfrm_policies(policies_text)
-        states = _kernel.parse_xfrm_states(states_text)
-        networks = [('enc1', recorded_json('lab-%s-network-enc1.json' % node)[0])]
-        return ipsec_audit.IpsecAudit(node, ADDRESSES[node], kernel, networks, policies, states, 4789).run()
+    def audit(self, lab, node, policies_text, states_text, kernel, port=4789):
+        policies = None if policies_text is None else _kernel.parse_xfrm_policies(policies_text)
+        states = None if states_text is None else _kernel.parse_xfrm_states(states_text)
+        networks = [(lab.network, lab.networks(node)[0])]
+        return ipsec_audit.IpsecAudit(node, lab.addresses[node], kernel, networks, policies, states, port).run()
 
-    def test_esp_kernel_but_no_sa_is_a_pair_finding_each_way(self):
-        report, findings = self.audit('worker-1', recorded('lab-worker-1-policy.txt'), '', self.kernel_with_esp)
+    def test_esp_kernel_but_no_sa_is_a_pair_finding_each_way(self, lab):
+        report, findings = self.audit(lab, 'worker-1', lab.text('worker-1', 'policy.txt'), '', self.kernel_with_esp)
+        manager, worker2 = lab.addresses['manager-1'], lab.addresses['worker-2']
         assert sorted((f['id'], f['peer']) for f in findings) == [
-            ('sa_in_missing', '192.168.48.2'), ('sa_in_missing', '192.168.48.4'),
-            ('sa_out_missing', '192.168.48.2'), ('sa_out_missing', '192.168.48.4')]
-        assert all(f['severity'] == 'high' and f['network'] == 'enc1' for f in findings)
+            ('sa_in_missing', manager), ('sa_in_missing', worker2),
+            ('sa_out_missing', manager), ('sa_out_missing', worker2)]
+        assert all(f['severity'] == 'high' and f['network'] == lab.network for f in findings)
         assert [p['status'] for p in report[0]['peers']] == ['no SA out, no SA in'] * 2
 
-    def test_missing_policy_is_named_per_peer(self):
-        report, findings = self.audit('worker-2', '', '', self.kernel_with_esp)
-        assert sorted(f['peer'] for f in findings if f['id'] == 'policy_missing') == ['192.168.48.2', '192.168.48.3']
+    def test_missing_policy_is_named_per_peer(self, lab):
+        report, findings = self.audit(lab, 'worker-2', '', '', self.kernel_with_esp)
+        assert sorted(f['peer'] for f in findings if f['id'] == 'policy_missing') == [
+            lab.addresses['manager-1'], lab.addresses['worker-1']]
         assert report[0]['peers'][0]['status'].startswith('no policy')
 
-    def test_other_data_path_port_does_not_match_dockers_policies(self):
-        policies = _kernel.parse_xfrm_policies(recorded('lab-worker-1-policy.txt'))
-        networks = [('enc1', recorded_json('lab-worker-1-network-enc1.json')[0])]
-        report, findings = ipsec_audit.IpsecAudit('worker-1', ADDRESSES['worker-1'], self.kernel_with_esp, networks,
-                                                  policies, [], 7789).run()
+    def test_other_data_path_port_does_not_match_dockers_policies(self, lab):
+        report, findings = self.audit(lab, 'worker-1', lab.text('worker-1', 'policy.txt'), '', self.kernel_with_esp,
+                                      port=7789)
         assert set(f['id'] for f in findings) == set(['policy_missing', 'sa_out_missing', 'sa_in_missing'])
 
-    def test_unreadable_xfrm_is_high_and_pairs_unknown(self):
-        networks = [('enc1', recorded_json('lab-worker-1-network-enc1.json')[0])]
-        report, findings = ipsec_audit.IpsecAudit('worker-1', ADDRESSES['worker-1'], self.kernel_with_esp, networks,
-                                                  None, None, 4789).run()
+    def test_unreadable_xfrm_is_high_and_pairs_unknown(self, lab):
+        report, findings = self.audit(lab, 'worker-1', None, None, self.kernel_with_esp)
         assert [f['id'] for f in findings] == ['xfrm_unreadable']
         assert [p['status'] for p in report[0]['peers']] == ['unknown (ip xfrm unreadable)'] * 2
 

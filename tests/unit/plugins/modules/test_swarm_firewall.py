@@ -2,7 +2,11 @@
 # Copyright (c) ironclad.swarm contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""ironclad.swarm.swarm_firewall against a simulated nft that lists what it was given, as the lab's did."""
+"""ironclad.swarm.swarm_firewall against a simulated nft that lists what it was given, as the lab's did.
+
+The tests that read the lab's listings run on each recorded nftables version (fixtures/nft/docker-*/:
+nftables 1.0.6, 1.1.3 and 1.1.7).
+"""
 
 from __future__ import annotations
 
@@ -16,8 +20,9 @@ from ansible.module_utils import basic
 from ansible_collections.ironclad.swarm.plugins.module_utils import _nft
 from ansible_collections.ironclad.swarm.plugins.modules import swarm_firewall
 from module_harness import run_main
+from recordings import versions
 
-FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'nft')
+RECORDINGS = versions('nft')
 NFT = '/usr/sbin/nft'
 PEERS = ['172.27.0.2', '172.27.0.3', '172.27.0.4']
 
@@ -77,12 +82,8 @@ def lab(persist, **extra):
     return args
 
 
-def recorded(name):
-    with open(os.path.join(FIXTURES, name)) as handle:
-        return handle.read()
-
-
-def test_four_ways_apply_then_nothing(monkeypatch, persist):
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_four_ways_apply_then_nothing(monkeypatch, persist, rec):
     nft = FakeNft()
     ok, result = run_module(monkeypatch, nft, lab(persist), check_mode=True, diff=True)
     assert ok and result['changed']
@@ -94,7 +95,7 @@ def test_four_ways_apply_then_nothing(monkeypatch, persist):
     ok, result = run_module(monkeypatch, nft, lab(persist))
     assert ok and result['changed'] and len(nft.applied) == 1
     assert result['rules'] == 13 and result['elements'] == 4
-    assert json.load(open(persist)) == json.loads(recorded('persisted-firewall.json'))
+    assert json.load(open(persist)) == json.loads(rec.text('persisted-firewall.json'))
 
     ok, result = run_module(monkeypatch, nft, lab(persist))
     assert ok and not result['changed'] and len(nft.applied) == 1
@@ -102,18 +103,20 @@ def test_four_ways_apply_then_nothing(monkeypatch, persist):
     assert ok and not result['changed'] and 'diff' not in result
 
 
-def test_recorded_table_is_unchanged(monkeypatch, persist):
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_recorded_table_is_unchanged(monkeypatch, persist, rec):
     os.makedirs(os.path.dirname(persist))
     with open(persist, 'w') as handle:
-        handle.write(recorded('persisted-firewall.json'))
-    nft = FakeNft(recorded('table-fenced.json'))
+        handle.write(rec.text('persisted-firewall.json'))
+    nft = FakeNft(rec.text('table-fenced.json'))
     ok, result = run_module(monkeypatch, nft, lab(persist, peers=list(reversed(PEERS))))
     assert ok and not result['changed'] and result['differences'] == []
     assert nft.checked == [] and nft.applied == []
 
 
-def test_hand_edit_restored(monkeypatch, persist):
-    edited = _nft.table_objects(_nft.parse_ruleset(recorded('worker-edited.json')))
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_hand_edit_restored(monkeypatch, persist, rec):
+    edited = _nft.table_objects(_nft.parse_ruleset(rec.text('worker-edited.json')))
     nft = FakeNft(json.dumps({'nftables': edited}))
     ok, result = run_module(monkeypatch, nft, lab(persist), diff=True)
     assert ok and result['changed']
@@ -122,8 +125,9 @@ def test_hand_edit_restored(monkeypatch, persist):
     assert 'meta l4proto esp counter accept' not in result['diff'][0]['before']
 
 
-def test_new_node_changes_set_elements_only(monkeypatch, persist):
-    nft = FakeNft(recorded('table-fenced.json'))
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_new_node_changes_set_elements_only(monkeypatch, persist, rec):
+    nft = FakeNft(rec.text('table-fenced.json'))
     ok, result = run_module(monkeypatch, nft, lab(persist, peers=PEERS + ['172.27.0.5']))
     assert ok and result['changed']
     assert result['differences'] == ['set peers4 lacks 172.27.0.5']
@@ -140,7 +144,7 @@ def test_new_node_changes_set_elements_only(monkeypatch, persist):
      'ssh_ports: is empty while input_policy=drop: SSH would be cut off; list the port sshd listens on (default 22)'),
 ])
 def test_bad_input_fails_before_nft_runs(monkeypatch, persist, extra, field, message):
-    nft = FakeNft(recorded('table-fenced.json'))
+    nft = FakeNft(RECORDINGS[0].values[0].text('table-fenced.json'))
     ok, result = run_module(monkeypatch, nft, lab(persist, **extra))
     assert not ok
     assert result['msg'] == message and result['field'] == field
