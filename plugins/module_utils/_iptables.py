@@ -6,12 +6,16 @@
 # This module_utils is PRIVATE to the ironclad.swarm collection. Do not import it
 # from outside the collection: its functions and classes may change at any time.
 #
-# Docker writes its filter rules with iptables. On Debian 12 that is iptables-nft:
+# Docker writes its filter rules with iptables. On Debian 12 and 13 that is iptables-nft:
 # the rules live in nftables tables `ip filter`, `ip nat`, `ip mangle`, but the
-# matches nft cannot translate (u32 for the VXLAN network id, policy for IPsec) show
-# up in `nft -j` only as `xt match "u32"` with no arguments. iptables-save prints
+# matches nft cannot translate (u32 or bpf for the VXLAN network id, policy for IPsec)
+# show up in `nft -j` only as `xt match "u32"` with no arguments. iptables-save prints
 # them whole, so the audit reads those tables from here instead. The parser turns
 # iptables-save text into the Chain/Rule/Cond objects of _nft.py, for one evaluator.
+#
+# Docker 20.10 and 23 match an encrypted network's VNI with `-m u32 --u32 ...`; later
+# engines (Debian 13's 26.1, 28.x) with `-m bpf --bytecode ...`, a classic BPF program
+# run on the packet. That program is read here by running it on made-up VXLAN datagrams.
 
 from __future__ import absolute_import, division, print_function
 
@@ -91,6 +95,154 @@ def _u32_vni(expr):
         return None
     if numbers == [0, 22, 0x3C, 12, 0xFFFFFF00]:
         return target >> 8
+    return None
+
+
+# Classic BPF, the subset a VNI matcher needs (linux/filter.h): instruction classes,
+# sizes, modes, ALU and jump operations, and the ancillary load of the payload offset.
+_BPF_LD, _BPF_LDX, _BPF_ALU, _BPF_JMP, _BPF_RET, _BPF_MISC = 0x00, 0x01, 0x04, 0x05, 0x06, 0x07
+_BPF_SIZES = {0x00: 4, 0x08: 2, 0x10: 1}
+_BPF_ABS, _BPF_IND, _BPF_MSH, _BPF_IMM = 0x20, 0x40, 0xa0, 0x00
+_SKF_AD_PAY_OFFSET = 0xfffff000 + 52     # SKF_AD_OFF + SKF_AD_PAY_OFFSET
+_BPF_MAX_STEPS = 64
+_MASK32 = 0xffffffff
+
+
+class _BpfUnsupported(Exception):
+    """The program uses something this small interpreter does not model."""
+
+
+def _parse_bytecode(text):
+    """xt_bpf's decimal bytecode 'N,op jt jf k,...' -> [(op, jt, jf, k)], or None."""
+    try:
+        parts = [p.strip() for p in (text or '').split(',')]
+        count = int(parts[0])
+        program = [tuple(int(x) for x in part.split()) for part in parts[1:]]
+    except ValueError:
+        return None
+    if count != len(program) or not 0 < count <= _BPF_MAX_STEPS or any(len(i) != 4 for i in program):
+        return None
+    return program
+
+
+def _bpf_run(program, packet, payload_offset):
+    """Run a classic BPF program on packet (bytes from the IP header on, as xt_bpf sees it)."""
+    a = x = 0
+    pc = 0
+    for dummy in range(_BPF_MAX_STEPS):
+        if not 0 <= pc < len(program):
+            raise _BpfUnsupported('jump out of the program')
+        op, jt, jf, k = program[pc]
+        cls = op & 0x07
+        pc += 1
+        if cls in (_BPF_LD, _BPF_LDX):
+            mode, size = op & 0xe0, _BPF_SIZES.get(op & 0x18)
+            if cls == _BPF_LDX and mode == _BPF_MSH:
+                x = (packet[k] & 0x0f) * 4 if k < len(packet) else None
+                if x is None:
+                    return 0
+                continue
+            if cls == _BPF_LD and mode == _BPF_ABS and k == _SKF_AD_PAY_OFFSET:
+                a = payload_offset
+                continue
+            if mode == _BPF_IMM:
+                value = k
+            elif mode in (_BPF_ABS, _BPF_IND) and size and k < 0xfffff000:
+                offset = k + (x if mode == _BPF_IND else 0)
+                if offset + size > len(packet):
+                    return 0    # the kernel ends the program with 0 on a load past the end
+                value = int.from_bytes(packet[offset:offset + size], 'big')
+            else:
+                raise _BpfUnsupported('load 0x%02x %d' % (op, k))
+            if cls == _BPF_LD:
+                a = value
+            else:
+                x = value
+        elif cls == _BPF_ALU:
+            operand = x if op & 0x08 else k
+            alu = op & 0xf0
+            if alu == 0x00:
+                a = (a + operand) & _MASK32
+            elif alu == 0x10:
+                a = (a - operand) & _MASK32
+            elif alu == 0x50:
+                a &= operand
+            elif alu == 0x40:
+                a |= operand
+            elif alu == 0x60:
+                a = (a << operand) & _MASK32 if operand < 32 else 0
+            elif alu == 0x70:
+                a = a >> operand if operand < 32 else 0
+            else:
+                raise _BpfUnsupported('alu 0x%02x' % op)
+        elif cls == _BPF_JMP:
+            jump = op & 0xf0
+            operand = x if op & 0x08 else k
+            if jump == 0x00:
+                pc += k
+                continue
+            if jump == 0x10:
+                taken = a == operand
+            elif jump == 0x20:
+                taken = a > operand
+            elif jump == 0x30:
+                taken = a >= operand
+            elif jump == 0x40:
+                taken = bool(a & operand)
+            else:
+                raise _BpfUnsupported('jump 0x%02x' % op)
+            pc += jt if taken else jf
+        elif cls == _BPF_RET:
+            return a if op & 0x18 == 0x10 else k
+        elif cls == _BPF_MISC:
+            if op == 0x07:
+                x = a
+            elif op == 0x87:
+                a = x
+            else:
+                raise _BpfUnsupported('misc 0x%02x' % op)
+        else:
+            raise _BpfUnsupported('class %d' % cls)
+    raise _BpfUnsupported('more than %d steps' % _BPF_MAX_STEPS)
+
+
+def _vxlan_datagram(vni, reserved=0):
+    """An IPv4 header (20 bytes), a UDP header and a VXLAN header for vni; (bytes, payload offset)."""
+    ip = bytes([0x45, 0, 0, 64, 0, 0, 0, 0, 64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2])
+    udp = bytes([0xc0, 0x00, 0x12, 0xb5, 0, 44, 0, 0])
+    vxlan = bytes([0x08, 0, 0, 0]) + ((vni << 8) | reserved).to_bytes(4, 'big')
+    return ip + udp + vxlan + bytes(16), len(ip) + len(udp)
+
+
+def _bpf_vni(bytecode):
+    """The VNI a VXLAN-matching BPF program (Docker's `-m bpf --bytecode`) selects, else None.
+
+    Candidates are the constants the program compares with (as they are, or shifted
+    right by 8, the VNI's place in the header's second word); one is the answer when
+    the program matches datagrams of that VNI, whatever their reserved byte, and no
+    datagram of a neighbouring VNI.
+    """
+    program = _parse_bytecode(bytecode)
+    if program is None:
+        return None
+    candidates = []
+    for op, jt, jf, k in program:
+        if op & 0x07 == _BPF_JMP and op & 0xf0 == 0x10 and not op & 0x08:
+            for vni in (k, k >> 8):
+                if vni <= 0xffffff and vni not in candidates:
+                    candidates.append(vni)
+
+    def matches(vni, reserved=0):
+        packet, offset = _vxlan_datagram(vni, reserved)
+        return _bpf_run(program, packet, offset) != 0
+
+    try:
+        for vni in candidates:
+            if (matches(vni) and matches(vni, 0x5a) and not matches(vni ^ 1)
+                    and not matches((vni + 1) & 0xffffff) and not matches(vni ^ 0x800000)):
+                return vni
+    except _BpfUnsupported:
+        return None
     return None
 
 
@@ -177,6 +329,12 @@ def rule_from_argv(argv, family, table, chain, chains):
         elif tok == '--dir' and module == 'policy':
             if value != 'in':
                 conds.append(Cond('family', 'none', False, piece))
+        elif tok == '--bytecode' and module == 'bpf':
+            vni = _bpf_vni(value or '')
+            if vni is None:
+                conds.append(Cond('unknown', None, text=piece))
+            else:
+                conds.append(Cond('vni', vni, negate, piece))
         elif tok == '--u32':
             vni = _u32_vni(value or '')
             if vni is None:

@@ -16,7 +16,7 @@ short_description: Check that a node's firewall admits the swarm's peers and ref
 version_added: 0.1.0
 description:
   - Reads the node's whole firewall, C(nft -j list ruleset) and, where Docker's rules live,
-    C(iptables-save) and C(ip6tables-save) (nft cannot show the u32 and policy matches Docker
+    C(iptables-save) and C(ip6tables-save) (nft cannot show the u32, bpf and policy matches Docker
     uses), and answers for each swarm port and protocol two questions, by walking every base
     chain on the prerouting and input hooks as the kernel would - "is a new packet from peer P
     accepted?" and "is one from a non-peer address accepted?".
@@ -414,7 +414,7 @@ class Audit(object):
                                   verdict.rule_text)
                     else:
                         self.find('vxlan_drop_missing', 'high', "Docker's drop of unencrypted VXLAN for encrypted network "
-                                  '%s is missing (is xt_u32 loaded?) and %s accepts it: cleartext can be injected into '
+                                  '%s is missing (is xt_u32 or xt_bpf loaded?) and %s accepts it: cleartext can be injected into '
                                   'the encrypted network.' % (label, source), verdict.rule_text)
                     break
                 if verdict.accepted is False and verdict.where.startswith('%s %s' % (TABLE_FAMILY, TABLE_NAME)):
@@ -428,7 +428,7 @@ class Audit(object):
             else:
                 if 'drop' not in docker:
                     self.find('vxlan_drop_missing', 'low', "Docker's drop of unencrypted VXLAN for encrypted network %s is "
-                              'missing (is xt_u32 loaded?); the fence drops such packets instead.' % label)
+                              'missing (is xt_u32 or xt_bpf loaded?); the fence drops such packets instead.' % label)
 
     def table_checks(self):
         if self.table_live is None:
