@@ -67,6 +67,17 @@ for entry in "${nodes[@]}"; do
                 printf 'python3-docker: %s\n' \"\$(dpkg-query -W -f '\${Version}' python3-docker)\"" >"$out/$name-versions.txt"
     log "$name recorded into $out"
 done
+# The VM scenario's negative case, recorded on the last node: ESP from the second node
+# dropped at the head of the fence's input chain, the ruleset listed, the rule deleted again.
+last=${nodes[-1]}
+peer_addr=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["nodes"][1]["lab_addr"])' "$run/lab.json")
+peer_name=${nodes[1]% *}
+handle=$(on "${last#* }" "nft --echo --handle insert rule inet ironclad_swarm input ip saddr $peer_addr meta l4proto esp counter drop" \
+         | sed -n 's/.*# handle \([0-9]*\).*/\1/p')
+on "${last#* }" "nft -j list ruleset" >"$out/${last% *}-nft-ruleset-esp-drop-$peer_name.json"
+on "${last#* }" "nft delete rule inet ironclad_swarm input handle $handle"
+log "${last% *}: ruleset with ESP from $peer_name dropped recorded (rule $handle deleted again)"
+
 if grep -lE '^\s*(aead|enc|auth|auth-trunc) \S+ 0x[0-9a-fA-F]{8}' "$out"/*-state*.txt; then
     log "a key was left unredacted in the files above"; exit 1
 fi
