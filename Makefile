@@ -130,7 +130,8 @@ bench-audit: venv collection images
 	LAB_SUITE=$(SUITE) $(BIN)/python tests/bench/audit_bench.py --nodes 3 5
 
 # Converges the VM lab (as `molecule converge -s encryption`), measures, then removes it.
-bench-vm: venv collection images
+# No container images: the VMs carry their own (tests/vm/build-image.sh).
+bench-vm: venv collection
 	tests/vm/host-setup.sh
 	VM_SUITE=$(SUITE) $(BIN)/molecule converge -s encryption
 	$(BIN)/python tests/bench/audit_bench.py --nodes --vm-lab "$${VM_WORKDIR:-/var/tmp/ironclad-swarm-vm}"; \

@@ -1,25 +1,43 @@
 #!/usr/bin/env bash
-# Build the VM lab's Debian 12 disk image without any image registry:
-# debootstrap a root with the kernel, systemd, sshd, Python, nftables and
-# docker.io (+ python3-docker, apparmor) baked in, then mkfs.ext4 -d it into a
-# raw disk. The kernel and initrd are kept beside it for QEMU -kernel/-initrd.
-# A fresh SSH key pair for root is generated with each build.
+# Build the VM lab's Debian disk image without any image registry:
+# debootstrap a root of $VM_SUITE with the kernel, systemd, sshd, Python,
+# nftables and docker.io (+ python3-docker, apparmor) baked in, then
+# mkfs.ext4 -d it into a raw disk. The kernel and initrd are kept beside it for
+# QEMU -kernel/-initrd. A fresh SSH key pair for root is generated with each build.
 #
-# The result is cached in $VM_WORKDIR/image/<hash of the inputs>; "current"
-# points at the last good build. Nothing is rebuilt while the inputs match.
+#   VM_SUITE=bookworm   Debian 12: kernel 6.1, docker.io 20.10 (client included)
+#   VM_SUITE=trixie     Debian 13 (the default): kernel 6.12, docker.io 26.1 + docker-cli
+#   VM_SUITE=forky      testing: kernel 7.x, docker.io 28.5 + docker-cli
+#
+# The result is cached in $VM_WORKDIR/image/<hash of the inputs, suite included>;
+# "current" points at the last good build. Nothing is rebuilt while the inputs match.
 #
 #   tests/vm/build-image.sh          build (or reuse) the image, print its dir
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+suite=${VM_SUITE:-trixie}
 mirror=${VM_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 work=${VM_WORKDIR:-/var/tmp/ironclad-swarm-vm}
 disk_size=${VM_DISK_SIZE:-4G}
-pkgs=linux-image-amd64,systemd-sysv,udev,dbus,kmod,procps,openssh-server,python3,python3-apt,iproute2,nftables,docker.io,python3-docker,apparmor,busybox-static
+pkgs=linux-image-amd64,systemd-sysv,udev,dbus,kmod,procps,openssh-server,openssh-sftp-server,python3,python3-apt,iproute2,nftables,docker.io,python3-docker,apparmor,busybox-static
 log() { printf '[vm-image] %s\n' "$*" >&2; }
 
-# The hash covers everything that shapes the image: packages, mirror, disk
-# size and this script itself (its customisation steps).
-hash=$( (printf '%s %s %s\n' "$pkgs" "$mirror" "$disk_size"; cat "$0") | sha256sum | cut -c1-16)
+script=''
+case $suite in
+    bookworm) release='Debian 12 (bookworm)' ;;
+    # From Debian 13 on, docker.io only recommends docker-cli: without it the
+    # daemon runs but there is no `docker` command (and debootstrap installs no
+    # recommends).
+    trixie) release='Debian 13 (trixie)'; pkgs+=,docker-cli ;;
+    forky) release='Debian testing (forky)'; pkgs+=,docker-cli
+           # Debian 12's debootstrap has no script for testing's codename: sid's fits.
+           [[ -e /usr/share/debootstrap/scripts/forky ]] || script=/usr/share/debootstrap/scripts/sid ;;
+    *) log "unknown VM_SUITE '$suite': use bookworm, trixie or forky"; exit 2 ;;
+esac
+
+# The hash covers everything that shapes the image: suite, packages, mirror,
+# disk size and this script itself (its customisation steps).
+hash=$( (printf '%s %s %s %s\n' "$suite" "$pkgs" "$mirror" "$disk_size"; cat "$0") | sha256sum | cut -c1-16)
 out=$work/image/$hash
 if [[ -f $out/.complete ]]; then
     log "image $hash is up to date"
@@ -34,10 +52,22 @@ root=$work/build/root
 rm -rf "$work/build" "$out"
 mkdir -p "$work/build" "$out"
 
-log "debootstrap Debian 12 (bookworm) into $root (log: $work/build/debootstrap.log)"
-debootstrap --variant=minbase --include="$pkgs" bookworm "$root" "$mirror" >"$work/build/debootstrap.log" 2>&1 \
+log "debootstrap $release into $root (log: $work/build/debootstrap.log)"
+# shellcheck disable=SC2086  # $script is empty or one path
+debootstrap --variant=minbase --include="$pkgs" "$suite" "$root" "$mirror" $script \
+    >"$work/build/debootstrap.log" 2>&1 \
     || { tail -20 "$work/build/debootstrap.log" >&2; exit 1; }
 log "debootstrap took $(($(date +%s) - start)) s"
+for need in usr/lib/systemd/systemd-networkd usr/sbin/sshd usr/bin/docker usr/sbin/dockerd usr/sbin/nft; do
+    [[ -e $root/$need ]] || { log "$release: /$need is missing from the root"; exit 1; }
+done
+if [[ $suite == forky ]]; then
+    # LAB ONLY: the mirror's Release file for testing is past its Valid-Until
+    # date, and apt (the firewall role falls back to it) would refuse the index.
+    # Never put this on a real host: it disables apt's protection against a
+    # mirror replaying stale (vulnerable) package lists.
+    printf 'Acquire::Check-Valid-Until "false";\n' >"$root/etc/apt/apt.conf.d/99ironclad-lab-valid-until"
+fi
 
 # Per-VM settings come from the kernel command line, so one image serves every VM:
 #   systemd.hostname=vmN                    (systemd reads it itself)
@@ -97,9 +127,18 @@ done
 echo ironclad-probe >"$probe/www/index.html"
 tar -C "$probe" -cf "$root/opt/ironclad/probe-rootfs.tar" .
 
-cp "$root"/boot/vmlinuz-* "$out/vmlinuz"
-cp "$root"/boot/initrd.img-* "$out/initrd.img"
+kernels=("$root"/boot/vmlinuz-*)
+initrds=("$root"/boot/initrd.img-*)
+if [[ ${#kernels[@]} -ne 1 || ! -e ${kernels[0]} || ${#initrds[@]} -ne 1 || ! -e ${initrds[0]} ]]; then
+    log "expected one kernel and one initrd in $root/boot, found: ${kernels[*]} ${initrds[*]}"
+    exit 1
+fi
+cp "${kernels[0]}" "$out/vmlinuz"
+cp "${initrds[0]}" "$out/initrd.img"
 chmod 0644 "$out/vmlinuz" "$out/initrd.img"
+# shellcheck disable=SC2016  # ${Version} is dpkg-query's, not the shell's
+printf 'suite=%s\nkernel=%s\ndocker=%s\n' "$suite" "${kernels[0]##*/vmlinuz-}" \
+    "$(chroot "$root" dpkg-query -W -f '${Version}' docker.io)" >"$out/versions"
 rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*_Packages
 
 log "mkfs.ext4 -d (disk $disk_size)"
@@ -108,5 +147,5 @@ mkfs.ext4 -q -F -L ironclad-root -d "$root" "$out/disk.img"
 rm -rf "$work/build"
 touch "$out/.complete"
 ln -sfn "$hash" "$work/image/current"
-log "image $hash built in $(($(date +%s) - start)) s"
+log "image $hash ($release, $(tr '\n' ' ' <"$out/versions")) built in $(($(date +%s) - start)) s"
 echo "$out"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Boot the VM lab: N Debian 12 VMs under QEMU TCG (KVM hangs on these machines).
+# Boot the VM lab: N Debian VMs (VM_SUITE: trixie by default, bookworm or forky;
+# see build-image.sh) under QEMU TCG (KVM hangs on these machines).
 #   NIC 1 (eth0): QEMU user networking, restrict=on, only SSH forwarded from
 #                 127.0.0.1:$VM_SSH_PORT_BASE+N; the guest reaches nothing else.
 #   NIC 2 (eth1): a tap on the bridge $VM_BRIDGE inside the network namespace
@@ -13,7 +14,7 @@
 # Writes an Ansible inventory (vm1 manager, the rest workers) and lab.json, and
 # waits until every VM answers SSH.
 #
-#   tests/vm/up.sh [N]        default N=3; VM_MEMORY (MiB, default 1024)
+#   tests/vm/up.sh [N]        default N=3; VM_MEMORY (MiB, default 1024), VM_SUITE
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 count=${1:-${VM_COUNT:-3}}

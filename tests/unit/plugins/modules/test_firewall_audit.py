@@ -243,3 +243,88 @@ def test_backend_from_the_engine_or_from_dockers_tables():
     assert firewall_audit.docker_nft_tables(objects) == ['ip docker-bridges', 'ip6 docker-bridges']
     from ansible_collections.ironclad.swarm.plugins.module_utils import _nft
     assert firewall_audit.docker_nft_tables(_nft.parse_ruleset(NFTABLES_BACKEND.text('manager-fenced.json'))) == []
+
+
+# The VM lab's whole rulesets on newer engines (fixtures/xfrm/<suite>/, see its README): Docker 26.1
+# (Debian 13) and 28.5 (Debian testing) match an encrypted network's VNI with `-m bpf`, not `-m u32`.
+VM_FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'xfrm')
+VM_ADDRESSES = {'vm1': '192.0.2.11', 'vm2': '192.0.2.12', 'vm3': '192.0.2.13'}
+VM_SUITES = [s for s in ('trixie', 'forky') if os.path.isdir(os.path.join(VM_FIXTURES, s))]
+
+
+def vm_recorded(suite, node, name):
+    with open(os.path.join(VM_FIXTURES, suite, '%s-%s' % (node, name))) as handle:
+        return handle.read()
+
+
+class VmNode(FakeNode):
+    """One VM of the VM lab as recorded: nft -j, iptables-save, docker network inspect."""
+
+    def __init__(self, suite, node, ruleset='nft-ruleset.json'):  # pylint: disable=super-init-not-called
+        self.suite = suite
+        self.ruleset = vm_recorded(suite, node, ruleset)
+        self.save = vm_recorded(suite, node, 'iptables-save.txt')
+        self.networks = vm_recorded(suite, node, 'docker-networks.json')
+        self.commands = []
+
+    def backend(self):
+        """`docker info --format '{{json .FirewallBackend}}'` was not recorded on the VMs: answer as the
+        container lab's recording of the same Docker version does (26.1: no such field, so null)."""
+        version = {'trixie': '26.1', 'forky': '28.5'}[self.suite]
+        info = Recording('docker', version).json('info.json')
+        return json.dumps(info.get('FirewallBackend')) + '\n'
+
+
+def vm_audit(monkeypatch, suite, node, host, tmp_path, **params):
+    persist = tmp_path / 'firewall.json'
+    persist.write_text(vm_recorded(suite, node, 'persisted-firewall.json'))
+    monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, a, **kw: host.run_command(a))
+    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda module, name, *a, **kw: '/usr/sbin/' + name)
+    monkeypatch.setattr(firewall_audit.socket, 'gethostname', lambda: node)
+    args = dict({'persist_file': str(persist), 'node_address': VM_ADDRESSES[node]}, **params)
+    return run_main(monkeypatch, firewall_audit.main, args, check_mode=True)
+
+
+@pytest.mark.parametrize('suite', VM_SUITES)
+@pytest.mark.parametrize('node', sorted(VM_ADDRESSES))
+def test_vm_lab_fence_and_dockers_bpf_drop_are_clean(monkeypatch, tmp_path, suite, node):
+    host = VmNode(suite, node)
+    ok, result = vm_audit(monkeypatch, suite, node, host, tmp_path, fail_on='low')
+    assert ok and result['findings'] == [], result['findings']
+    assert result['peers'] == sorted(VM_ADDRESSES.values())
+    assert result['encrypted_vnis'] == [4097]
+    accepted = dict((c['check'], c['accepted']) for c in result['checks'])
+    for name, address in VM_ADDRESSES.items():
+        if name != node:
+            assert accepted['ESP (IP protocol 50) from peer %s' % address] is True
+            assert accepted['UDP 4789 (VXLAN out of IPsec) from peer %s' % address] is True
+    # Cleartext VXLAN of vm-enc is dropped: from a non-peer by the fence, from a peer (which the fence
+    # lets through on udp/4789) by Docker's own rule, `-m policy --pol none ... -m bpf ... -j DROP`.
+    cleartext = dict((c['check'], c) for c in result['checks'] if c['check'].startswith('unencrypted VXLAN of vm-enc'))
+    assert cleartext and all(c['accepted'] is False for c in cleartext.values())
+    peer = [c for check, c in cleartext.items() if check.split()[-1] in VM_ADDRESSES.values()]
+    assert len(peer) == 1 and peer[0]['chain'] == 'ip filter INPUT (iptables)' and '-m bpf' in peer[0]['decided_by']
+    assert all(not any(w in cmd for w in ('-f', 'add', 'delete', 'insert')) for cmd in host.commands)
+
+
+@pytest.mark.parametrize('suite', VM_SUITES)
+def test_vm_lab_docker_rule_is_read_from_bpf(suite):
+    from ansible_collections.ironclad.swarm.plugins.module_utils import _iptables
+    for node in VM_ADDRESSES:
+        text = vm_recorded(suite, node, 'iptables-save.txt')
+        save = _iptables.parse_save(text)
+        assert save.backend == 'nf_tables' and '-m bpf --bytecode' in text
+        assert list(_iptables.docker_vxlan_rules(save)) == [4097]
+
+
+@pytest.mark.parametrize('suite', VM_SUITES)
+def test_vm_lab_esp_dropped_from_one_peer_names_that_peer(monkeypatch, tmp_path, suite):
+    """The VM scenario's negative test as recorded on vm3: ESP from vm2 dropped in the fence's input chain."""
+    host = VmNode(suite, 'vm3', ruleset='nft-ruleset-esp-drop-vm2.json')
+    ok, result = vm_audit(monkeypatch, suite, 'vm3', host, tmp_path)
+    assert ids(result) == [('esp_blocked', 'high'), ('table_modified', 'medium')]
+    esp = [f for f in result['findings'] if f['id'] == 'esp_blocked'][0]
+    assert esp['peers'] == ['192.0.2.12'] and esp['rule'] == 'ip saddr 192.0.2.12 meta l4proto esp counter drop'
+    accepted = dict((c['check'], c['accepted']) for c in result['checks'])
+    assert accepted['ESP (IP protocol 50) from peer 192.0.2.12'] is False
+    assert accepted['ESP (IP protocol 50) from peer 192.0.2.11'] is True

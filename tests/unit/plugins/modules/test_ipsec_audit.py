@@ -350,3 +350,77 @@ class TestDockerSasOnTheVmLab:
             ('sa_in_missing', 'high', '192.0.2.13', 'vm-enc')]
         statuses = dict((p['address'], p['status']) for p in report[0]['peers'])
         assert statuses == {'192.0.2.11': 'ok', '192.0.2.13': 'no SA in'}
+
+
+# What Docker 26.1 (Debian 13, kernel 6.12) and Docker 28.5 (Debian testing, kernel 7.2)
+# programmed on the VM lab: fixtures/xfrm/<suite>/, recorded by tests/vm/record-fixtures.sh.
+SUITE_DOCKER = {'trixie': '26.1', 'forky': '28.5'}
+RECORDED_SUITES = [s for s in sorted(SUITE_DOCKER) if os.path.isdir(os.path.join(XFRM, s))]
+
+
+def suite_recorded(suite, name):
+    return recorded(os.path.join(suite, name))
+
+
+@pytest.mark.parametrize('suite', RECORDED_SUITES)
+class TestDockerSasPerSuite:
+    """The bookworm VM lab's assertions (TestDockerSasOnTheVmLab) on newer engines and kernels."""
+
+    kernel = TestWithRealSas.kernel
+
+    def audit(self, suite, node, drop=None, state_file='docker-state-s.txt'):
+        policies = _kernel.parse_xfrm_policies(suite_recorded(suite, '%s-docker-policy.txt' % node))
+        states = _kernel.parse_xfrm_states(suite_recorded(suite, '%s-%s' % (node, state_file)))
+        if drop:
+            states = [s for s in states if (s['src'], s['dst']) != drop]
+        network = json.loads(suite_recorded(suite, '%s-docker-network-vm-enc.json' % node))[0]
+        assert json.loads(suite_recorded(suite, '%s-docker-info-swarm.json' % node))['NodeAddr'] == VM_ADDRESSES[node]
+        return ipsec_audit.IpsecAudit(node, VM_ADDRESSES[node], self.kernel, [('vm-enc', network)], policies, states,
+                                      4789).run()
+
+    def test_recorded_on_the_engine_it_claims(self, suite):
+        for node in VM_ADDRESSES:
+            versions = suite_recorded(suite, '%s-versions.txt' % node)
+            assert 'docker: %s.' % SUITE_DOCKER[suite] in versions, versions
+
+    @pytest.mark.parametrize('node', sorted(VM_ADDRESSES))
+    def test_every_pair_has_policy_and_sas_both_ways(self, suite, node):
+        report, findings = self.audit(suite, node)
+        assert findings == []
+        (network,) = report
+        assert network['joined'] and network['vnis'] == [4097]
+        assert sorted(p['address'] for p in network['peers']) == sorted(set(VM_ADDRESSES.values()) - {VM_ADDRESSES[node]})
+        assert all(p['status'] == 'ok' and p['spis_out'] and p['spis_in'] for p in network['peers'])
+
+    @pytest.mark.parametrize('node', sorted(VM_ADDRESSES))
+    def test_plain_listing_gives_the_same_pairs(self, suite, node):
+        """`ip xfrm state` without -s: the same SAs and SPIs, only the counters are unknown."""
+        with_s = self.audit(suite, node)[0][0]['peers']
+        plain, findings = self.audit(suite, node, state_file='docker-state.txt')
+        assert findings == []
+        assert [(p['address'], sorted(p['spis_out']), sorted(p['spis_in'])) for p in plain[0]['peers']] == [
+            (p['address'], sorted(p['spis_out']), sorted(p['spis_in'])) for p in with_s]
+        assert all(p['bytes_out'] is None and p['bytes_in'] is None for p in plain[0]['peers'])
+
+    def test_sas_are_docker_aes_gcm_transport_and_keys_are_not_kept(self, suite):
+        states = _kernel.parse_xfrm_states(suite_recorded(suite, 'vm2-docker-state-s.txt'))
+        assert states and all(s['proto'] == 'esp' and s['mode'] == 'transport' and s['reqid'] == 0xd0c4e3
+                              and s['algorithm'] == 'rfc4106(gcm(aes))' for s in states)
+        assert all(isinstance(s['bytes'], int) for s in states)
+        assert 'REDACTED' not in repr(states)
+
+    def test_spis_agree_between_the_two_ends(self, suite):
+        views = dict((node, dict((p['address'], p) for p in self.audit(suite, node)[0][0]['peers']))
+                     for node in VM_ADDRESSES)
+        for a, b in (('vm1', 'vm2'), ('vm1', 'vm3'), ('vm2', 'vm3')):
+            a_to_b = views[a][VM_ADDRESSES[b]]
+            b_from_a = views[b][VM_ADDRESSES[a]]
+            assert set(a_to_b['spis_out']) <= set(b_from_a['spis_in']), (a, b)
+            assert set(b_from_a['spis_out']) <= set(a_to_b['spis_in']), (b, a)
+
+    def test_one_missing_direction_is_flagged_for_that_pair_only(self, suite):
+        report, findings = self.audit(suite, 'vm2', drop=('192.0.2.13', '192.0.2.12'))
+        assert [(f['id'], f['severity'], f['peer'], f['network']) for f in findings] == [
+            ('sa_in_missing', 'high', '192.0.2.13', 'vm-enc')]
+        statuses = dict((p['address'], p['status']) for p in report[0]['peers'])
+        assert statuses == {'192.0.2.11': 'ok', '192.0.2.13': 'no SA in'}
