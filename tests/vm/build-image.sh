@@ -35,14 +35,14 @@ case $suite in
     *) log "unknown VM_SUITE '$suite': use bookworm, trixie or forky"; exit 2 ;;
 esac
 
-# The hash covers everything that shapes the image: suite, packages, mirror,
-# disk size and this script itself (its customisation steps).
 # One build at a time: make test starts one in the background (tests/tooling/prefetch.sh), and
 # the scenario's create step waits here for it, then finds the image made.
 mkdir -p "$work"
 exec 9>"$work/.build.lock"
 flock 9
 
+# The hash covers everything that shapes the image: suite, packages, mirror,
+# disk size and this script itself (its customisation steps).
 hash=$( (printf '%s %s %s %s\n' "$suite" "$pkgs" "$mirror" "$disk_size"; cat "$0") | sha256sum | cut -c1-16)
 out=$work/image/$hash
 if [[ -f $out/.complete ]]; then
