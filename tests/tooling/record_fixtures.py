@@ -96,14 +96,14 @@ class Lab:
         if tags:
             argv += ['--tags', tags]
         log('$ ' + ' '.join(shlex.quote(a) for a in argv))
-        result = subprocess.run(argv, cwd=REPO, env=self.env)
+        result = subprocess.run(argv, cwd=REPO, env=self.env, check=False)
         if check and result.returncode != 0:
             sys.exit('ansible-playbook failed (rc %d)' % result.returncode)
         return result.returncode
 
     def sh(self, node, command, check=True):
         """stdout of `sh -c command` in a node; with check=False, (rc, out, err)."""
-        result = subprocess.run(['docker', 'exec', node, 'sh', '-c', command], capture_output=True, text=True)
+        result = subprocess.run(['docker', 'exec', node, 'sh', '-c', command], capture_output=True, text=True, check=False)
         if not check:
             return result.returncode, result.stdout, result.stderr
         if result.returncode != 0:
@@ -112,7 +112,7 @@ class Lab:
 
     def sdk(self, node, *what):
         argv = ['docker', 'exec', '-i', node, 'python3', '-', ] + list(what)
-        result = subprocess.run(argv, input=SDK_SNIPPET, capture_output=True, text=True)
+        result = subprocess.run(argv, input=SDK_SNIPPET, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             sys.exit('%s: SDK %s failed: %s' % (node, ' '.join(what), result.stderr.strip()))
         return result.stdout
@@ -166,7 +166,7 @@ class Lab:
         self.playbook('playbooks/lab.yml', {'lab_name': self.name, 'lab_state': 'absent'}, tags='lab')
 
     def exists(self):
-        result = subprocess.run(['docker', 'inspect', self.manager], capture_output=True)
+        result = subprocess.run(['docker', 'inspect', self.manager], capture_output=True, check=False)
         return result.returncode == 0
 
 
@@ -194,7 +194,6 @@ class Recorder:
         self.write(name, self.lab.sh(node, command), node_key, command, note, verbatim)
 
     def sdk(self, name, node_key, what, note=''):
-        node = self.lab.nodes[node_key]
         call = {'info': 'APIClient.info()', 'version': 'APIClient.version()', 'swarm': 'APIClient.inspect_swarm()',
                 'nodes': 'APIClient.nodes()', 'networks': 'APIClient.networks()',
                 'attachment-tasks': "APIClient.tasks(filters={'runtime': 'attachment', 'desired-state': 'running'})"}
@@ -206,7 +205,6 @@ class Recorder:
             command = call[what[0]]
         self.write(name, self.lab.sdk(self.lab.nodes[node_key], *what), node_key, command + ' (Docker SDK in the node)',
                    note)
-        del node
 
     def readme(self, title, intro, facts):
         lines = ['# %s' % title, '']
@@ -286,7 +284,7 @@ def check_vnis(lab):
 
 # --- nft / iptables ---------------------------------------------------------------------------------
 
-def record_fence(lab, folder, intro_extra):
+def record_fence(lab, folder):
     rec = Recorder(lab, 'nft', folder)
     m, w1, w2 = 'manager-1', 'worker-1', 'worker-2'
     # 1. before any task: the manager without the fence
@@ -378,9 +376,9 @@ VARIANTS = [
     ('network-plain-mtu', 'fx-plain-mtu', '--opt com.docker.network.driver.mtu=1400'),
     ('network-ipv6', 'fx-ipv6', '--ipv6 --subnet 10.51.0.0/24 --subnet fd00:51::/64'),
 ]
-FULL = ('network-full-verbose', 'fx-full', '--attachable --internal --opt encrypted --opt com.docker.network.driver.mtu=1400 '
-                   '--label team=a --label tier=db --subnet 10.50.0.0/24 --gateway 10.50.0.1 '
-                   '--ip-range 10.50.0.128/25')
+FULL = ('network-full-verbose', 'fx-full',
+        '--attachable --internal --opt encrypted --opt com.docker.network.driver.mtu=1400 --label team=a '
+        '--label tier=db --subnet 10.50.0.0/24 --gateway 10.50.0.1 --ip-range 10.50.0.128/25')
 
 
 def record_engine(lab, folder):
@@ -459,7 +457,6 @@ def record_backend(lab, folder, playbook_rc):
     rec.run('manager-dockerd-journal.txt', 'manager-1', 'journalctl -u docker.service --no-pager -o cat | '
                                                         "grep -i -E 'firewall|nftables|iptables|swarm|error|warn' "
                                                         '| tail -60 || true')
-    rc, _out, _err = lab.sh(m, 'docker info --format "{{.Swarm.LocalNodeState}}"', check=False)
     rec.run('manager-swarm-state.txt', 'manager-1', 'docker info --format "{{json .Swarm}}"; '
                                                     'docker info --format "{{json .FirewallBackend}}"; true')
     state = lab.sh(m, 'docker info --format "{{.Swarm.LocalNodeState}}"').strip()
@@ -525,7 +522,7 @@ def main():
                  '%s. Every hand edit was undone (`nft -j -f %s`, `iptables -D`) before the next.'
                  % (SERVICE, MANAGER_IP, PERSIST)]
         if 'fence' in steps:
-            rec = record_fence(lab, folder, intro)
+            rec = record_fence(lab, folder)
             rec.readme('nftables / iptables recordings, Docker %s' % major_minor, intro, facts)
         else:
             start_service(lab)

@@ -10,7 +10,6 @@ Tests that read recordings run on each Docker version (fixtures/docker/docker-*/
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 

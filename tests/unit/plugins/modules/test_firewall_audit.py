@@ -59,7 +59,6 @@ class FakeNode:
             return 0, self.networks, ''
         raise AssertionError(args)
 
-
     def backend(self):
         """The engine's answer: recorded as such, or the field of the same version's recorded info()."""
         if self.rec.has('manager-firewall-backend.json'):
