@@ -173,7 +173,6 @@ def test_shadowed_drop_behind_the_fences_own_vxlan_drop_is_medium():
     assert audit.findings[0]['rule'] == '-A INPUT -p udp -m udp --dport 4789 -j ACCEPT'
 
 
-
 # The VM lab's whole rulesets on newer engines (fixtures/xfrm/<suite>/, see its README): Docker 26.1
 # (Debian 13) and 28.5 (Debian testing) match an encrypted network's VNI with `-m bpf`, not `-m u32`.
 VM_FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'xfrm')
