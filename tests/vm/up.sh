@@ -25,7 +25,7 @@ netns=${VM_NETNS:-icsvm}
 port_base=${VM_SSH_PORT_BASE:-2220}
 net_prefix=${VM_NET_PREFIX:-192.0.2}   # TEST-NET-1: documentation range, never routed
 memory=${VM_MEMORY:-1024}
-boot_timeout=${VM_BOOT_TIMEOUT:-600}
+boot_timeout=${VM_BOOT_TIMEOUT:-900}  # forky took 465 s on a loaded 2-core machine (AppArmor 4 compiles its profiles on first boot)
 log() { printf '[vm-up] %s\n' "$*" >&2; }
 
 [[ $count =~ ^[1-9]$ ]] || { log "N must be 1..9, got '$count'"; exit 2; }
