@@ -19,6 +19,9 @@ PYTHON      ?= $(shell tests/tooling/find-python.sh 2>/dev/null)
 SUITE       ?= trixie
 # What `make molecule` (and so `make test`) runs: scenario:suite pairs.
 MATRIX      ?= default:bookworm default:trixie default:forky ha:trixie
+# make test runs the MATRIX's scenarios this many at a time (one alone leaves 60 % of two cores
+# idle: the tests wait on swarms and services more than they compute).
+MOLECULE_JOBS ?= 2
 # The suites whose lab images `make images` builds (all of MATRIX's).
 LAB_SUITES  ?= $(sort $(foreach m,$(MATRIX),$(word 2,$(subst :, ,$(m)))))
 
@@ -106,15 +109,19 @@ molecule: venv collection images
 	for m in $(MATRIX); do $(MAKE) --no-print-directory molecule-$${m/:/-} || exit 1; done
 
 # One scenario on one suite: molecule-default-forky, molecule-ha-trixie, ...
+# Each run has its own lab name (the default scenario's nodes are mol-default-SUITE-*) and its own
+# ephemeral directory, so that two runs can share the machine (make test runs them in pairs).
 molecule-%: LAB_SUITES = $(lastword $(subst -, ,$*))
 molecule-%: venv collection images
-	LAB_SUITE=$(lastword $(subst -, ,$*)) $(BIN)/molecule test -s $(firstword $(subst -, ,$*))
+	LAB_SUITE=$(lastword $(subst -, ,$*)) MOL_LAB=mol-$* MOLECULE_EPHEMERAL_DIRECTORY=$(CURDIR)/.build/molecule/$* \
+	  ANSIBLE_HOME=$(CURDIR)/.build/ansible-home-$* $(BIN)/molecule test -s $(firstword $(subst -, ,$*))
 
 # Every stage in turn, each timed; the table of stage times is printed at the end,
 # also when a stage fails (the run stops there).
 test: venv collection
 	tests/tooling/prefetch.sh $(CURDIR)/.build $(SUITE) $(LAB_SUITES)
-	PREFETCH_TIMES=$(CURDIR)/.build/prefetch.times tests/tooling/stages.sh lint sanity unit $(foreach m,$(MATRIX),molecule-$(subst :,-,$(m))) test-vm
+	PREFETCH_TIMES=$(CURDIR)/.build/prefetch.times STAGE_LOGS=$(CURDIR)/.build/stage-logs tests/tooling/stages.sh \
+	  lint sanity unit $$(echo $(foreach m,$(MATRIX),molecule-$(subst :,-,$(m))) | xargs -n $(MOLECULE_JOBS) | tr ' ' ,) test-vm
 
 # The VM scenario (QEMU TCG, about 13 minutes): ESP on the wire on a real kernel, the audit
 # clean, then a dropped ESP pair flagged and repaired; see docs/vm-lab.md.

@@ -15,6 +15,9 @@ import pytest
 # Docker Engine major.minor its docker.io package brings: the platform a run proves.
 LAB_SUITE = os.environ.get("LAB_SUITE") or "trixie"
 SUITE_DOCKER = {"bookworm": "20.10", "trixie": "26.1", "forky": "28.5"}
+# The default scenario's lab name (molecule.yml reads the same variable): its nodes are LAB-manager-1,
+# LAB-worker-1 and LAB-worker-2 on the Docker network LAB. make sets mol-default-SUITE.
+LAB = os.environ.get("MOL_LAB") or "mol-default"
 
 
 def run_json_lines(host, cmd):

@@ -2,25 +2,90 @@
 # Run `make STAGE` for each stage in turn, timing each; stop at the first that
 # fails. At the end (also after a failure) print one line per stage with its
 # time and result, and the total. Used by `make test`.
+#
+# A stage written A,B runs `make A` and `make B` side by side: each one's output
+# goes to $STAGE_LOGS/NAME.log and is printed whole when both are done; every two
+# minutes a line says which are still running. The group fails if either fails.
 set -uo pipefail
 make_cmd=${MAKE:-make}
+logs=${STAGE_LOGS:-.build/stage-logs}
 names=() secs=() results=()
 start_all=$(date +%s)
 rc=0
-for stage in "$@"; do
-    printf '\n===== stage %s =====\n' "$stage"
+
+record() {  # record NAME SECONDS RC
+    names+=("$1"); secs+=("$2")
+    if (($3 == 0)); then results+=(ok); else results+=("FAILED (exit $3)"); fi
+}
+
+progress() {  # progress LOG: the scenario step, play or test a molecule log last reached
+    sed 's/\x1b\[[0-9;]*m//g' "$1" | grep -a -o -E '[a-z]+ (➜|>) [a-z_]+|PLAY \[[^]]*\]|test_[a-z_]+\.py::[a-z_]+' | tail -n 1
+}
+
+run_group() {  # run_group STAGE... : side by side; sets rc
+    local stage pids=() starts=() ends=() codes=() i n start tick
+    mkdir -p "$logs"
     start=$(date +%s)
-    $make_cmd --no-print-directory "$stage"
-    rc=$?
-    names+=("$stage"); secs+=($(($(date +%s) - start)))
-    if ((rc == 0)); then results+=(ok); else results+=("FAILED (exit $rc)"); break; fi
+    for stage in "$@"; do
+        $make_cmd --no-print-directory "$stage" >"$logs/$stage.log" 2>&1 </dev/null &
+        pids+=($!); starts+=("$(date +%s)"); ends+=(0); codes+=(0)
+    done
+    printf '[stages] running side by side: %s (logs: %s)\n' "$*" "$logs"
+    tick=$(date +%s)
+    while :; do
+        n=0
+        for i in "${!pids[@]}"; do
+            ((ends[i] == 0)) || continue
+            if kill -0 "${pids[$i]}" 2>/dev/null; then
+                n=$((n + 1))
+            else
+                wait "${pids[$i]}"; codes[i]=$?; ends[i]=$(date +%s)
+                printf '[stages] %s finished after %ds: %s\n' "${@:i+1:1}" $((ends[i] - starts[i])) \
+                    "$( ((codes[i] == 0)) && echo ok || echo "FAILED (exit ${codes[i]})")"
+            fi
+        done
+        ((n > 0)) || break
+        if (($(date +%s) - tick >= 120)); then
+            tick=$(date +%s)
+            for i in "${!pids[@]}"; do
+                ((ends[i] == 0)) && printf '[stages] %s running, %ds: %s\n' "${@:i+1:1}" $((tick - starts[i])) \
+                    "$(progress "$logs/${@:i+1:1}.log")"
+            done
+        fi
+        sleep 2
+    done
+    for i in "${!pids[@]}"; do
+        printf '\n===== output of stage %s =====\n' "${@:i+1:1}"
+        cat "$logs/${@:i+1:1}.log"
+    done
+    for i in "${!pids[@]}"; do
+        record "${@:i+1:1}" $((ends[i] - starts[i])) "${codes[$i]}"
+        ((codes[i] == 0)) || rc=${codes[$i]}
+    done
+    record "(side by side, wall)" $(($(date +%s) - start)) "$rc"
+}
+
+attempted=0
+for stage in "$@"; do
+    attempted=$((attempted + 1))
+    printf '\n===== stage %s =====\n' "$stage"
+    if [[ $stage == *,* ]]; then
+        IFS=, read -r -a group <<<"$stage"
+        run_group "${group[@]}"
+    else
+        start=$(date +%s)
+        $make_cmd --no-print-directory "$stage"
+        rc=$?
+        record "$stage" $(($(date +%s) - start)) "$rc"
+    fi
+    ((rc == 0)) || break
 done
 total=$(($(date +%s) - start_all))
 printf '\n===== make test: time per stage =====\n'
 for i in "${!names[@]}"; do
     printf '%-28s %3dm%02ds  %s\n' "${names[$i]}" $((secs[i] / 60)) $((secs[i] % 60)) "${results[$i]}"
 done
-for stage in "${@:${#names[@]}+1}"; do printf '%-28s %8s  not run\n' "$stage" '-'; done
+for stage in "${@:attempted+1}"; do printf '%-28s %8s  not run\n' "$stage" '-'; done
 if [[ -s ${PREFETCH_TIMES:-} ]]; then
     while read -r name sec code; do
         printf '%-28s %3dm%02ds  %s\n' "($name, background)" $((sec / 60)) $((sec % 60)) \

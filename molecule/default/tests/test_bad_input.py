@@ -11,12 +11,12 @@ import re
 
 import pytest
 import testinfra
-from labtest import run_site
+from labtest import LAB, run_site
 
 # Runs once, from the controller, against the whole scenario.
 testinfra_hosts = ["local://"]
 controller = testinfra.get_host("local://")
-NODES = ["mol-default-manager-1", "mol-default-worker-1", "mol-default-worker-2"]
+NODES = [LAB + "-manager-1", LAB + "-worker-1", LAB + "-worker-2"]
 
 
 def snapshot():
@@ -41,10 +41,10 @@ def groups_file(tmp_path_factory):
     """Extra inventory groups over the same hosts, to shape bad manager groups."""
     path = tmp_path_factory.mktemp("inv") / "groups.yml"
     path.write_text(
-        "two_managers:\n  hosts:\n    mol-default-manager-1:\n    mol-default-worker-1:\n"
-        "one_worker:\n  hosts:\n    mol-default-worker-2:\n"
-        "no_managers:\n  hosts: {}\n"
-        "all_workers:\n  hosts:\n    mol-default-worker-1:\n    mol-default-worker-2:\n"
+        "two_managers:\n  hosts:\n    {0}-manager-1:\n    {0}-worker-1:\n"
+        "one_worker:\n  hosts:\n    {0}-worker-2:\n"
+        "no_managers:\n  hosts: {{}}\n"
+        "all_workers:\n  hosts:\n    {0}-worker-1:\n    {0}-worker-2:\n".format(LAB)
     )
     return str(path)
 

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from labtest import LAB_SUITE, SUITE_DOCKER, run_json_lines, wait_for
+from labtest import LAB, LAB_SUITE, SUITE_DOCKER, run_json_lines, wait_for
 
 
 def test_docker_service_enabled_and_running(host):
@@ -77,7 +77,7 @@ def test_node_labels_from_host_vars(host, is_first_manager):
     if not is_first_manager:
         pytest.skip("checked from the first manager")
     labels = json.loads(host.check_output(
-        "docker node inspect --format '{{json .Spec.Labels}}' mol-default-worker-1"))
+        "docker node inspect --format '{{json .Spec.Labels}}' %s-worker-1" % LAB))
     assert labels.get("zone") == "a"
     assert labels.get("storage") == "ssd"
 

@@ -13,11 +13,11 @@ import os
 import subprocess
 
 import testinfra
-from labtest import LAB_SUITE, run_site, wait_for
+from labtest import LAB, LAB_SUITE, run_site, wait_for
 
 testinfra_hosts = ["local://"]
 controller = testinfra.get_host("local://")
-MANAGER, WORKER, EXTRA = "mol-default-manager-1", "mol-default-worker-2", "mol-default-extra"
+MANAGER, WORKER1, WORKER, EXTRA = LAB + "-manager-1", LAB + "-worker-1", LAB + "-worker-2", LAB + "-extra"
 
 
 def on(node, cmd):
@@ -56,7 +56,7 @@ def test_foreign_swarm_reported_then_reconciled():
     info = swarm_info(WORKER)
     assert info["LocalNodeState"] == "active" and info["ControlAvailable"] is False
     nodes = node_list()
-    assert sorted(n["Hostname"] for n in nodes) == sorted([MANAGER, "mol-default-worker-1", WORKER])
+    assert sorted(n["Hostname"] for n in nodes) == sorted([MANAGER, WORKER1, WORKER])
     assert all(n["Status"] == "Ready" for n in nodes), nodes
     assert info["NodeID"] in [n["ID"] for n in nodes]
 
@@ -64,7 +64,7 @@ def test_foreign_swarm_reported_then_reconciled():
 def test_departed_node_drained_then_removed():
     project = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
     lab = ["ansible-playbook", "-i", "localhost,", os.path.join(project, "tests", "lab", "nodes.yml"),
-           "-e", json.dumps({"lab_name": "mol-default", "lab_suite": LAB_SUITE,
+           "-e", json.dumps({"lab_name": LAB, "lab_suite": LAB_SUITE,
                              "lab_nodes": [{"name": EXTRA, "groups": []}]})]
     subprocess.run(lab, cwd=project, check=True, capture_output=True, timeout=300)
     try:
@@ -95,4 +95,4 @@ def test_departed_node_drained_then_removed():
     finally:
         # Only this container: lab_state=absent would take the whole scenario's lab with it.
         controller.run("docker rm -f -v %s" % EXTRA)
-    assert sorted(n["Hostname"] for n in node_list()) == sorted([MANAGER, "mol-default-worker-1", WORKER])
+    assert sorted(n["Hostname"] for n in node_list()) == sorted([MANAGER, WORKER1, WORKER])

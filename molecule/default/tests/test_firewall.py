@@ -17,13 +17,13 @@ import subprocess
 
 import pytest
 import testinfra
-from labtest import LAB_SUITE, node_run, run_site, wait_for
+from labtest import LAB, LAB_SUITE, node_run, run_site, wait_for
 
 testinfra_hosts = ["local://"]
 controller = testinfra.get_host("local://")
-MANAGER, WORKER1, WORKER2 = "mol-default-manager-1", "mol-default-worker-1", "mol-default-worker-2"
+MANAGER, WORKER1, WORKER2 = LAB + "-manager-1", LAB + "-worker-1", LAB + "-worker-2"
 NODES = [MANAGER, WORKER1, WORKER2]
-BRIDGE = "mol-default"
+BRIDGE = LAB
 # bash (for /dev/tcp and /dev/udp) on the scenario's bridge, but not a swarm node
 OUTSIDER_IMAGE = "ironclad-swarm-lab/base:" + LAB_SUITE
 SERVICE_IMAGE = "ironclad-swarm-lab/probe:1"
