@@ -23,7 +23,7 @@ progress() {  # progress LOG: the scenario step, play or test a molecule log las
 }
 
 run_group() {  # run_group STAGE... : side by side; sets rc
-    local stage pids=() starts=() ends=() codes=() i n start tick
+    local stage pids=() starts=() ends=() codes=() i n start tick members=("$@")
     mkdir -p "$logs"
     start=$(date +%s)
     for stage in "$@"; do
@@ -40,7 +40,7 @@ run_group() {  # run_group STAGE... : side by side; sets rc
                 n=$((n + 1))
             else
                 wait "${pids[$i]}"; codes[i]=$?; ends[i]=$(date +%s)
-                printf '[stages] %s finished after %ds: %s\n' "${@:i+1:1}" $((ends[i] - starts[i])) \
+                printf '[stages] %s finished after %ds: %s\n' "${members[i]}" $((ends[i] - starts[i])) \
                     "$( ((codes[i] == 0)) && echo ok || echo "FAILED (exit ${codes[i]})")"
             fi
         done
@@ -48,18 +48,18 @@ run_group() {  # run_group STAGE... : side by side; sets rc
         if (($(date +%s) - tick >= 120)); then
             tick=$(date +%s)
             for i in "${!pids[@]}"; do
-                ((ends[i] == 0)) && printf '[stages] %s running, %ds: %s\n' "${@:i+1:1}" $((tick - starts[i])) \
-                    "$(progress "$logs/${@:i+1:1}.log")"
+                ((ends[i] == 0)) && printf '[stages] %s running, %ds: %s\n' "${members[i]}" $((tick - starts[i])) \
+                    "$(progress "$logs/${members[i]}.log")"
             done
         fi
         sleep 2
     done
     for i in "${!pids[@]}"; do
-        printf '\n===== output of stage %s =====\n' "${@:i+1:1}"
-        cat "$logs/${@:i+1:1}.log"
+        printf '\n===== output of stage %s =====\n' "${members[i]}"
+        cat "$logs/${members[i]}.log"
     done
     for i in "${!pids[@]}"; do
-        record "${@:i+1:1}" $((ends[i] - starts[i])) "${codes[$i]}"
+        record "${members[i]}" $((ends[i] - starts[i])) "${codes[$i]}"
         ((codes[i] == 0)) || rc=${codes[$i]}
     done
     record "(side by side, wall)" $(($(date +%s) - start)) "$rc"
