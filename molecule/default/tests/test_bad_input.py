@@ -71,6 +71,9 @@ CASES = {
     "daemon-options-not-a-dict": (
         ["-e", json.dumps({"engine_daemon_options": "x"})],
         ["engine_daemon_options"]),
+    "firewall-backend-refused": (
+        ["-e", json.dumps({"engine_daemon_options": {"firewall-backend": "nftables"}})],
+        ["engine_daemon_options", "firewall-backend"]),
     "live-restore-refused": (
         ["-e", json.dumps({"engine_daemon_options": {"live-restore": True}})],
         ["engine_daemon_options", "live-restore"]),
