@@ -19,9 +19,12 @@ PYTHON      ?= $(shell tests/tooling/find-python.sh 2>/dev/null)
 SUITE       ?= trixie
 # What `make molecule` (and so `make test`) runs: scenario:suite pairs.
 MATRIX      ?= default:bookworm default:trixie default:forky ha:trixie
-# make test runs the MATRIX's scenarios this many at a time (one alone leaves 60 % of two cores
-# idle: the tests wait on swarms and services more than they compute).
+# make test runs the VM scenario and then the MATRIX's scenarios this many at a time, the next
+# one starting when one ends (one alone leaves 60 % of two cores idle: the tests wait on swarms,
+# services and VMs more than they compute). The VM scenario, the longest, starts first.
 MOLECULE_JOBS ?= 2
+comma := ,
+space := $(subst ,, )
 # The suites whose lab images `make images` builds (all of MATRIX's).
 LAB_SUITES  ?= $(sort $(foreach m,$(MATRIX),$(word 2,$(subst :, ,$(m)))))
 
@@ -120,8 +123,8 @@ molecule-%: venv collection images
 # also when a stage fails (the run stops there).
 test: venv collection
 	tests/tooling/prefetch.sh $(CURDIR)/.build $(SUITE) $(LAB_SUITES)
-	PREFETCH_TIMES=$(CURDIR)/.build/prefetch.times STAGE_LOGS=$(CURDIR)/.build/stage-logs tests/tooling/stages.sh \
-	  lint sanity unit $$(echo $(foreach m,$(MATRIX),molecule-$(subst :,-,$(m))) | xargs -n $(MOLECULE_JOBS) | tr ' ' ,) test-vm
+	PREFETCH_TIMES=$(CURDIR)/.build/prefetch.times STAGE_LOGS=$(CURDIR)/.build/stage-logs STAGE_JOBS=$(MOLECULE_JOBS) \
+	  tests/tooling/stages.sh lint sanity unit $(subst $(space),$(comma),test-vm $(foreach m,$(MATRIX),molecule-$(subst :,-,$(m))))
 
 # The VM scenario (QEMU TCG, about 13 minutes): ESP on the wire on a real kernel, the audit
 # clean, then a dropped ESP pair flagged and repaired; see docs/vm-lab.md.

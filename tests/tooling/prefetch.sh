@@ -22,7 +22,8 @@ timed() {  # timed NAME CMD...: run CMD, append "NAME SECONDS RC" to LOGDIR/pref
     echo "$name $(($(date +%s) - start)) $rc" >>"$logdir/prefetch.times"
 }
 : >"$logdir/prefetch.times"
-# The lab images first (the first scenario needs them soonest), then the VM image.
-( timed lab-images "$here/lab/build-images.sh" "$@"; VM_SUITE=$vm_suite timed vm-image "$here/vm/build-image.sh" ) \
-    </dev/null >/dev/null 2>&1 &
-echo "[prefetch] building images in the background (pid $!; logs: $logdir/prefetch-*.log)"
+# Both at once: the VM scenario and the first container scenario start together after the unit tests.
+( timed lab-images "$here/lab/build-images.sh" "$@" ) </dev/null >/dev/null 2>&1 &
+lab_pid=$!
+( VM_SUITE=$vm_suite timed vm-image "$here/vm/build-image.sh" ) </dev/null >/dev/null 2>&1 &
+echo "[prefetch] building images in the background (pids $lab_pid $!; logs: $logdir/prefetch-*.log)"

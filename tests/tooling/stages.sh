@@ -3,12 +3,15 @@
 # fails. At the end (also after a failure) print one line per stage with its
 # time and result, and the total. Used by `make test`.
 #
-# A stage written A,B runs `make A` and `make B` side by side: each one's output
-# goes to $STAGE_LOGS/NAME.log and is printed whole when both are done; every two
-# minutes a line says which are still running. The group fails if either fails.
+# A stage written A,B,C... runs `make A`, `make B`, ... side by side, at most
+# $STAGE_JOBS (default 2) at a time, starting them in the order given as slots free
+# up. Each one's output goes to $STAGE_LOGS/NAME.log and is printed whole when the
+# group is done; every two minutes a line says where each running one is. The
+# group fails if any member fails (the others still run to their end).
 set -uo pipefail
 make_cmd=${MAKE:-make}
 logs=${STAGE_LOGS:-.build/stage-logs}
+jobs=${STAGE_JOBS:-2}
 names=() secs=() results=()
 start_all=$(date +%s)
 rc=0
@@ -22,15 +25,11 @@ progress() {  # progress LOG: the scenario step, play or test a molecule log las
     sed 's/\x1b\[[0-9;]*m//g' "$1" | grep -a -o -E '[a-z]+ (➜|>) [a-z_]+|PLAY \[[^]]*\]|test_[a-z_]+\.py::[a-z_]+' | tail -n 1
 }
 
-run_group() {  # run_group STAGE... : side by side; sets rc
-    local stage pids=() starts=() ends=() codes=() i n start tick members=("$@")
+run_group() {  # run_group STAGE... : side by side, at most $jobs at a time, in order; sets rc
+    local pids=() starts=() ends=() codes=() i n next=0 start tick members=("$@")
     mkdir -p "$logs"
     start=$(date +%s)
-    for stage in "$@"; do
-        $make_cmd --no-print-directory "$stage" >"$logs/$stage.log" 2>&1 </dev/null &
-        pids+=($!); starts+=("$(date +%s)"); ends+=(0); codes+=(0)
-    done
-    printf '[stages] running side by side: %s (logs: %s)\n' "$*" "$logs"
+    printf '[stages] running side by side, %d at a time: %s (logs: %s)\n' "$jobs" "$*" "$logs"
     tick=$(date +%s)
     while :; do
         n=0
@@ -43,6 +42,12 @@ run_group() {  # run_group STAGE... : side by side; sets rc
                 printf '[stages] %s finished after %ds: %s\n' "${members[i]}" $((ends[i] - starts[i])) \
                     "$( ((codes[i] == 0)) && echo ok || echo "FAILED (exit ${codes[i]})")"
             fi
+        done
+        while ((n < jobs && next < ${#members[@]})); do
+            $make_cmd --no-print-directory "${members[next]}" >"$logs/${members[next]}.log" 2>&1 </dev/null &
+            pids+=($!); starts+=("$(date +%s)"); ends+=(0); codes+=(0)
+            printf '[stages] %s started\n' "${members[next]}"
+            next=$((next + 1)) n=$((n + 1))
         done
         ((n > 0)) || break
         if (($(date +%s) - tick >= 120)); then

@@ -221,9 +221,11 @@ def test_esp_dropped_between_one_pair_is_flagged_then_repaired(nodes, lab_addr, 
         assert len(blocked) == 1 and blocked[0]["node"] == CLIENT and blocked[0]["peer"] == SERVER, high
         assert blocked[0]["peer_address"] == lab_addr[SERVER] and blocked[0]["rule"] == rule, blocked
     finally:
-        # Whatever happened above, site.yml is the repair under test.
+        # Whatever happened above, site.yml is the repair under test. Its firewall tag is enough
+        # (the fence is what was broken) and saves the rest of a run on TCG VMs (about 7 minutes
+        # of 2 cores); the audit below then checks every pair again.
         start = time.monotonic()
-        result = run_site()
+        result = run_site("--tags", "firewall")
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     changed = recap_changed(result.stdout)
     print("site.yml re-run: %.0f s, changed per node: %s" % (time.monotonic() - start, changed))
