@@ -19,8 +19,8 @@ PYTHON      ?= $(shell tests/tooling/find-python.sh 2>/dev/null)
 SUITE       ?= trixie
 # What `make molecule` (and so `make test`) runs: scenario:suite pairs.
 MATRIX      ?= default:bookworm default:trixie default:forky ha:trixie
-# make test runs the VM scenario and then the MATRIX's scenarios this many at a time, the next
-# one starting when one ends (one alone leaves 60 % of two cores idle: the tests wait on swarms,
+# make test runs the VM scenario and the MATRIX's scenarios as one pool, this many at a time, the
+# next one starting when one ends (one alone leaves 60 % of two cores idle: the tests wait on swarms,
 # services and VMs more than they compute). The VM scenario, the longest, starts first.
 MOLECULE_JOBS ?= 2
 comma := ,
@@ -113,7 +113,7 @@ molecule: venv collection images
 
 # One scenario on one suite: molecule-default-forky, molecule-ha-trixie, ...
 # Each run has its own lab name (the default scenario's nodes are mol-default-SUITE-*) and its own
-# ephemeral directory, so that two runs can share the machine (make test runs them in pairs).
+# ephemeral directory, so that two runs can share the machine (make test runs two at a time).
 molecule-%: LAB_SUITES = $(lastword $(subst -, ,$*))
 molecule-%: venv collection images
 	LAB_SUITE=$(lastword $(subst -, ,$*)) MOL_LAB=mol-$* MOLECULE_EPHEMERAL_DIRECTORY=$(CURDIR)/.build/molecule/$* \
@@ -126,7 +126,7 @@ test: venv collection
 	PREFETCH_TIMES=$(CURDIR)/.build/prefetch.times STAGE_LOGS=$(CURDIR)/.build/stage-logs STAGE_JOBS=$(MOLECULE_JOBS) \
 	  tests/tooling/stages.sh lint sanity unit $(subst $(space),$(comma),test-vm $(foreach m,$(MATRIX),molecule-$(subst :,-,$(m))))
 
-# The VM scenario (QEMU TCG, about 13 minutes): ESP on the wire on a real kernel, the audit
+# The VM scenario (QEMU TCG, about 25 minutes on trixie): ESP on the wire on a real kernel, the audit
 # clean, then a dropped ESP pair flagged and repaired; see docs/vm-lab.md.
 test-vm: venv collection
 	tests/vm/host-setup.sh

@@ -65,10 +65,7 @@ def test_departed_node_drained_then_removed():
     project = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
     lab = ["ansible-playbook", "-i", "localhost,", os.path.join(project, "tests", "lab", "nodes.yml"),
            "-e", json.dumps({"lab_name": LAB, "lab_suite": LAB_SUITE,
-                             "lab_nodes": [{"name": EXTRA, "groups": []}],
-                             # Beside another scenario (make test runs two at a time) a
-                             # node's systemd can take longer than the default 90 s to boot.
-                             "lab_boot_timeout": 300})]
+                             "lab_nodes": [{"name": EXTRA, "groups": []}]})]
     assert_ok(subprocess.run(lab, cwd=project, capture_output=True, text=True, timeout=600, check=False))
     try:
         # From trixie on, the client is packaged apart (docker-cli) and docker.io only recommends it.
