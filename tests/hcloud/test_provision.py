@@ -1,0 +1,242 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ironclad.swarm contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""playbooks/hcloud.yml and hcloud_destroy.yml against the stand-in API: the real hetzner.hcloud modules and
+inventory plugin, no swarm (hcloud_build_swarm: false). The tests run in order on one stand-in: each starts
+from the state the one before left."""
+
+import ipaddress
+
+from conftest import module_calls, writes
+
+CLUSTER = 'acme'
+ADMIN = ['198.51.100.7/32', '192.0.2.0/28']
+BASE = {'hcloud_cluster_name': CLUSTER, 'hcloud_managers': 3, 'hcloud_workers': 2, 'hcloud_admin_cidrs': ADMIN,
+        'hcloud_build_swarm': False}
+SELECTOR = 'ironclad.swarm/cluster=%s' % CLUSTER
+
+
+def decl(**kw):
+    out = dict(BASE)
+    out.update(kw)
+    return out
+
+
+def servers(api):
+    return {s['name']: s for s in api.state()['servers']}
+
+
+def firewall(api, name):
+    return [f for f in api.state()['firewalls'] if f['name'] == '%s-%s' % (CLUSTER, name)][0]
+
+
+def sorted_cidrs(api):
+    nets = [ipaddress.ip_network(s['public_net']['ipv4']['ip'] + '/32') for s in api.state()['servers']]
+    return [str(n) for n in sorted(nets)]
+
+
+def swarm_rules(fw):
+    return [r for r in fw['rules'] if r['port'] != '22']
+
+
+def test_missing_token_stops_before_any_call(api, run):
+    api.clear_requests()
+    result = run('hcloud_provision.yml', decl(), token='')
+    assert result.rc != 0
+    assert 'No Hetzner Cloud API token' in result.out
+    assert module_calls(api.requests()) == []
+
+
+def test_bad_token_fails_clearly_and_creates_nothing(api, run):
+    api.clear_requests()
+    result = run('hcloud_provision.yml', decl(), token='not-the-token')
+    assert result.rc != 0
+    assert 'The Hetzner Cloud API rejected the token' in result.out
+    assert 'Nothing was created or changed' in result.out
+    assert 'not-the-token' not in result.out
+    assert writes(api.requests()) == []
+    assert api.state()['servers'] == [] and api.state()['firewalls'] == []
+
+
+def test_limit_breach_is_refused_before_any_call(api, run):
+    api.clear_requests()
+    result = run('hcloud_provision.yml', decl(hcloud_workers=98))
+    assert result.rc != 0
+    assert 'would have 101 source CIDRs; Hetzner allows 100 per rule' in result.out
+    assert module_calls(api.requests()) == []
+
+
+def test_empty_admin_list_and_bad_names_are_refused_before_any_call(api, run):
+    api.clear_requests()
+    result = run('hcloud_provision.yml', decl(hcloud_admin_cidrs=[], hcloud_managers=11, hcloud_cluster_name='Acme_1'))
+    assert result.rc != 0
+    for fragment in ('hcloud_admin_cidrs is empty', 'spread placement group holds at most 10', "hcloud_cluster_name 'Acme_1'"):
+        assert fragment in result.out
+    assert module_calls(api.requests()) == []
+
+
+def test_unknown_server_type_is_refused_before_anything_is_created(api, run):
+    api.clear_requests()
+    result = run('hcloud_provision.yml', decl(hcloud_server_type='cx999'))
+    assert result.rc != 0
+    assert "server_type 'cx999' does not exist in this project" in result.out
+    assert writes(api.requests()) == []
+
+
+def test_check_mode_creates_nothing(api, run):
+    api.clear_requests()
+    result = run('hcloud_provision.yml', decl(), args=['--check'])
+    assert result.rc == 0, result.out[-3000:]
+    assert writes(api.requests()) == []
+    assert api.state()['servers'] == []
+
+
+def test_provision_three_managers_and_two_workers(api, run):
+    api.clear_requests()
+    result = run('hcloud_provision.yml', decl())
+    assert result.rc == 0, result.out[-4000:]
+    live = servers(api)
+    assert sorted(live) == ['acme-manager-1', 'acme-manager-2', 'acme-manager-3', 'acme-worker-1', 'acme-worker-2']
+    requests = api.requests()
+    made = [r for r in requests if (r['method'], r['path']) == ('POST', '/v1/servers')]
+    fw_made = [i for i, r in enumerate(requests) if (r['method'], r['path']) == ('POST', '/v1/firewalls')]
+    # both firewalls exist before the first server, and every server is created with them
+    assert len(fw_made) == 2 and max(fw_made) < requests.index(made[0])
+    ids = {f['name']: f['id'] for f in api.state()['firewalls']}
+    for body in (r['body'] for r in made):
+        want = [ids['acme-nodes']] + ([ids['acme-managers']] if '-manager-' in body['name'] else [])
+        assert sorted(f['firewall'] for f in body['firewalls']) == sorted(want), body
+        assert body['labels']['ironclad.swarm/cluster'] == CLUSTER
+        assert live[body['name']]['image']['name'] == 'debian-13'
+        assert ('placement_group' in body and body['placement_group']) == ('-manager-' in body['name'])
+    # the firewalls' swarm rules: exactly the sorted /32s, ESP with no port
+    cidrs = sorted_cidrs(api)
+    set_rules = [r for r in requests if r['path'].endswith('/actions/set_rules')]
+    assert set_rules, 'the swarm rules were never set'
+    nodes = firewall(api, 'nodes')
+    assert [(r['protocol'], r['port']) for r in nodes['rules']] == [
+        ('tcp', '22'), ('tcp', '7946'), ('udp', '7946'), ('udp', '4789'), ('esp', None)]
+    assert nodes['rules'][0]['source_ips'] == ['192.0.2.0/28', '198.51.100.7/32']
+    assert all(r['source_ips'] == cidrs for r in swarm_rules(nodes))
+    last_nodes_rules = [r for r in set_rules if r['path'] == '/v1/firewalls/%d/actions/set_rules' % ids['acme-nodes']][-1]
+    esp = [r for r in last_nodes_rules['body']['rules'] if r['protocol'] == 'esp'][0]
+    assert 'port' not in esp or esp['port'] is None
+    assert esp['source_ips'] == cidrs
+    managers = firewall(api, 'managers')
+    assert [(r['protocol'], r['port'], r['source_ips']) for r in managers['rules']] == [('tcp', '2377', cidrs)]
+    # the label selectors
+    applied = [r for r in requests if r['path'].endswith('/actions/apply_to_resources')]
+    selectors = sorted(a['label_selector']['selector'] for r in applied for a in r['body']['apply_to'] if a['type'] == 'label_selector')
+    assert selectors == [SELECTOR, SELECTOR + ',ironclad.swarm/role=manager']
+    # what applies to each server: nodes everywhere, managers on managers only
+    for name, server in servers(api).items():
+        got = sorted(f['id'] for f in server['public_net']['firewalls'])
+        assert got == sorted([ids['acme-nodes']] + ([ids['acme-managers']] if '-manager-' in name else [])), name
+        assert 'datacenter' not in server
+    group = api.state()['placement_groups'][0]
+    assert group['type'] == 'spread'
+    assert sorted(group['servers']) == sorted(live[n]['id'] for n in live if '-manager-' in n)
+
+
+def test_second_run_changes_nothing(api, run):
+    api.clear_requests()
+    result = run('hcloud_provision.yml', decl())
+    assert result.rc == 0, result.out[-3000:]
+    assert result.recap()['changed'] == 0
+    assert writes(api.requests()) == []
+
+
+def test_inventory_shows_both_groups_and_the_advertise_addresses(api, inventory):
+    listed = inventory(CLUSTER)
+    assert sorted(listed['swarm_managers']['hosts']) == ['acme-manager-1', 'acme-manager-2', 'acme-manager-3']
+    assert sorted(listed['swarm_workers']['hosts']) == ['acme-worker-1', 'acme-worker-2']
+    live = servers(api)
+    for name, hostvars in listed['_meta']['hostvars'].items():
+        ip = live[name]['public_net']['ipv4']['ip']
+        assert hostvars['cluster_advertise_addr'] == ip
+        assert hostvars['ansible_host'] == ip
+    # another cluster's name selects nothing
+    other = inventory('other')
+    assert 'swarm_managers' not in other or not other['swarm_managers'].get('hosts')
+
+
+def test_scale_out_adds_the_new_address_to_every_swarm_rule_and_nothing_else(api, run):
+    before_nodes, before_managers = firewall(api, 'nodes'), firewall(api, 'managers')
+    before = servers(api)
+    api.clear_requests()
+    result = run('hcloud_provision.yml', decl(hcloud_workers=3))
+    assert result.rc == 0, result.out[-3000:]
+    assert writes(api.requests()) == [
+        ('POST', '/v1/servers'),
+        ('POST', '/v1/firewalls/%d/actions/set_rules' % before_nodes['id']),
+        ('POST', '/v1/firewalls/%d/actions/set_rules' % before_managers['id']),
+    ], writes(api.requests())
+    live = servers(api)
+    new = live['acme-worker-3']['public_net']['ipv4']['ip'] + '/32'
+    nodes, managers = firewall(api, 'nodes'), firewall(api, 'managers')
+    for old, now in zip(swarm_rules(before_nodes) + before_managers['rules'], swarm_rules(nodes) + managers['rules']):
+        assert now['source_ips'] == sorted(old['source_ips'] + [new], key=lambda c: ipaddress.ip_network(c))
+        assert {k: v for k, v in now.items() if k != 'source_ips'} == {k: v for k, v in old.items() if k != 'source_ips'}
+    assert nodes['rules'][0] == before_nodes['rules'][0]
+    assert {n: s['labels'] for n, s in before.items()} == {n: live[n]['labels'] for n in before}
+
+
+def test_scale_in_keeps_a_departed_server_unless_removal_is_asked_for(api, run):
+    api.clear_requests()
+    result = run('hcloud_provision.yml', decl())
+    assert result.rc == 0, result.out[-3000:]
+    assert 'Not declared any more, kept in the swarm and in the firewalls: acme-worker-3' in result.out
+    assert writes(api.requests()) == []
+
+
+def test_scale_in_removes_the_departed_address(api, run, inventory):
+    gone = servers(api)['acme-worker-3']
+    address = gone['public_net']['ipv4']['ip'] + '/32'
+    api.clear_requests()
+    result = run('hcloud_provision.yml', decl(hcloud_remove_departed=True))
+    assert result.rc == 0, result.out[-3000:]
+    sent = writes(api.requests())
+    assert ('DELETE', '/v1/servers/%d' % gone['id']) in sent
+    assert 'acme-worker-3' not in servers(api)
+    for fw in (firewall(api, 'nodes'), firewall(api, 'managers')):
+        for rule in swarm_rules(fw):
+            assert address not in rule['source_ips']
+            assert rule['source_ips'] == sorted_cidrs(api)
+    assert 'acme-worker-3' not in inventory(CLUSTER)['_meta']['hostvars']
+
+
+def test_an_api_error_says_what_was_created_and_what_was_not(api, run, inventory):
+    api.clear_requests()
+    api.add_fault(method='POST', path='/v1/servers', nth=2, status=403, code='resource_limit_exceeded',
+                  message='server limit exceeded')
+    result = run('hcloud_provision.yml', decl(hcloud_workers=4))
+    api.clear_faults()
+    assert result.rc != 0
+    assert 'Created in this run and kept: acme-worker-3.' in result.out
+    assert 'Not created: acme-worker-4.' in result.out
+    assert 'server limit exceeded' in result.out
+    live = servers(api)
+    assert 'acme-worker-4' not in live
+    assert live['acme-worker-3']['labels']['ironclad.swarm/cluster'] == CLUSTER
+    assert live['acme-worker-3']['public_net']['firewalls'], 'created without its firewall'
+    assert 'acme-worker-3' in inventory(CLUSTER)['swarm_workers']['hosts']
+    # a re-run completes it
+    result = run('hcloud_provision.yml', decl(hcloud_workers=4))
+    assert result.rc == 0, result.out[-3000:]
+    assert 'acme-worker-4' in servers(api)
+    assert all(r['source_ips'] == sorted_cidrs(api) for r in swarm_rules(firewall(api, 'nodes')))
+
+
+def test_teardown_needs_the_name_and_then_leaves_nothing(api, run):
+    api.clear_requests()
+    result = run('hcloud_destroy.yml', {'hcloud_cluster_name': CLUSTER, 'hcloud_confirm_destroy': 'acm'})
+    assert result.rc != 0
+    assert 'hcloud_confirm_destroy must equal hcloud_cluster_name' in result.out
+    assert module_calls(api.requests()) == []
+    result = run('hcloud_destroy.yml', {'hcloud_cluster_name': CLUSTER, 'hcloud_confirm_destroy': CLUSTER})
+    assert result.rc == 0, result.out[-3000:]
+    state = api.state()
+    assert state['servers'] == [] and state['firewalls'] == [] and state['placement_groups'] == []
+    result = run('hcloud_destroy.yml', {'hcloud_cluster_name': CLUSTER, 'hcloud_confirm_destroy': CLUSTER})
+    assert result.rc == 0 and result.recap()['changed'] == 0
