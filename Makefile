@@ -40,13 +40,14 @@ export PY_COLORS := $(if $(CI),0,1)
 
 LAB_ARGS ?=
 
-.PHONY: help python venv collection host images lab lab-down lint sanity unit molecule test test-vm bench bench-firewall bench-audit bench-vm clean
+.PHONY: help python venv collection host images lab lab-down lint sanity unit molecule test test-vm test-hcloud bench bench-firewall bench-audit bench-vm clean
 
 help:
 	@echo "make lab       start the local lab (1 manager + 2 workers, Debian SUITE=$(SUITE)) and build the swarm on it"
 	@echo "make lab-down  remove the lab"
 	@echo "make test      lint + sanity + unit + molecule ($(MATRIX)) + the VM scenario (encryption, trixie)"
 	@echo "make molecule-SCENARIO-SUITE  one container scenario on one suite, e.g. make molecule-default-forky"
+	@echo "make test-hcloud  the Hetzner Cloud playbooks against the stand-in API, then end to end on a lab"
 	@echo "make test-vm   the QEMU VM scenario alone: ESP on the wire, audit (SUITE=$(SUITE); root, ~13 min)"
 	@echo "make bench     converge / re-run / floor timings on the lab"
 	@echo "make bench-firewall  apply time and rule count for 10 / 100 / 1,000 peers"
@@ -121,10 +122,21 @@ molecule-%: venv collection images
 
 # Every stage in turn, each timed; the table of stage times is printed at the end,
 # also when a stage fails (the run stops there).
+# The pool's order: the VM scenario first (the longest), the Hetzner tests after the third member, so
+# that the two slots end close together.
+POOL        = test-vm $(foreach m,$(MATRIX),molecule-$(subst :,-,$(m)))
+POOL_ORDER  = $(wordlist 1,3,$(POOL)) test-hcloud $(wordlist 4,99,$(POOL))
 test: venv collection
 	tests/tooling/prefetch.sh $(CURDIR)/.build $(SUITE) $(LAB_SUITES)
 	PREFETCH_TIMES=$(CURDIR)/.build/prefetch.times STAGE_LOGS=$(CURDIR)/.build/stage-logs STAGE_JOBS=$(MOLECULE_JOBS) \
-	  tests/tooling/stages.sh lint sanity unit $(subst $(space),$(comma),test-vm $(foreach m,$(MATRIX),molecule-$(subst :,-,$(m))))
+	  tests/tooling/stages.sh lint sanity unit $(subst $(space),$(comma),$(strip $(POOL_ORDER)))
+
+# The Hetzner Cloud tests (docs/hetzner.md): the hcloud playbooks, role and inventory template with the
+# real hetzner.hcloud modules against the project's stand-in API on loopback (tests/hcloud/standin.py),
+# then end to end: the stand-in reports a trixie lab's addresses and site.yml builds the swarm on it.
+test-hcloud: LAB_SUITES = trixie
+test-hcloud: venv collection images
+	$(BIN)/python -m pytest tests/hcloud -v -p no:cacheprovider
 
 # The VM scenario (QEMU TCG, about 25 minutes on trixie): ESP on the wire on a real kernel, the audit
 # clean, then a dropped ESP pair flagged and repaired; see docs/vm-lab.md.

@@ -38,7 +38,7 @@ run() {
         echo "ok   $expect  $module $args"
     else
         echo "FAIL want $expect  $module $args"
-        sed 's/^/     /' <<<"$out" | head -20
+        printf "     %s\n" "${out//$'\n'/$'\n'     }" | head -20
         FAILED=1
     fi
 }
@@ -103,4 +103,4 @@ run CHANGED placement_group "name=pg1 state=absent"
 run CHANGED ssh_key "name=k1 state=absent"
 run SUCCESS ssh_key "name=k1 state=absent"
 
-[ "$FAILED" = 0 ] && echo "smoke: all passed" || { echo "smoke: FAILED"; exit 1; }
+if [ "$FAILED" = 0 ]; then echo "smoke: all passed"; else echo "smoke: FAILED"; exit 1; fi

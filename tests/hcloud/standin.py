@@ -320,7 +320,7 @@ def paginate(items, query, key):
 
 def sort_items(items, query):
     for spec in reversed(query.get("sort", [])):
-        field, _, order = spec.partition(":")
+        field, _sep, order = spec.partition(":")
         if field not in ("id", "name", "created"):
             raise invalid("invalid input in field 'sort'", {"sort": f"cannot sort by {field}"})
         items = sorted(items, key=lambda item, f=field: item["id"] if f == "id" else (item.get(f) or ""), reverse=order == "desc")

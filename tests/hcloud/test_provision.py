@@ -176,7 +176,7 @@ def test_scale_out_adds_the_new_address_to_every_swarm_rule_and_nothing_else(api
     new = live['acme-worker-3']['public_net']['ipv4']['ip'] + '/32'
     nodes, managers = firewall(api, 'nodes'), firewall(api, 'managers')
     for old, now in zip(swarm_rules(before_nodes) + before_managers['rules'], swarm_rules(nodes) + managers['rules']):
-        assert now['source_ips'] == sorted(old['source_ips'] + [new], key=lambda c: ipaddress.ip_network(c))
+        assert now['source_ips'] == sorted(old['source_ips'] + [new], key=ipaddress.ip_network)
         assert {k: v for k, v in now.items() if k != 'source_ips'} == {k: v for k, v in old.items() if k != 'source_ips'}
     assert nodes['rules'][0] == before_nodes['rules'][0]
     assert {n: s['labels'] for n, s in before.items()} == {n: live[n]['labels'] for n in before}

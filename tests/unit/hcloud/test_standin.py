@@ -266,7 +266,7 @@ def test_actions_answer_running_then_success(api, client):
     api.set_action_polls(2)
     resp = client.servers.create(name="n", server_type=ServerType(name="cx22"), image=Image(name="debian-12"))
     assert resp.action.status == "running" and resp.action.progress == 0
-    seen = [client.actions.get_by_id(resp.action.id).status for _ in range(3)]
+    seen = [client.actions.get_by_id(resp.action.id).status for _poll in range(3)]
     assert seen == ["running", "running", "success"]
     done = client.actions.get_by_id(resp.action.id)
     assert done.progress == 100 and done.finished is not None
@@ -290,7 +290,7 @@ def test_fault_fires_on_nth_request_and_changes_nothing(api, client):
     assert posts == [("first", 201), ("second", 500), ("third", 201)]
     assert fault["nth"] == 2
     api.add_fault(path_regex=r"^/v1/firewalls", times=2, status=503, code="unavailable")
-    for _ in range(2):
+    for _round in range(2):
         with pytest.raises(APIException) as err:
             client.firewalls.create(name="fw")
         assert err.value.code == "unavailable"
