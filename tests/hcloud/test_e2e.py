@@ -72,6 +72,12 @@ def test_the_inventory_drives_site_yml_and_the_swarm_forms(api, run, lab, overri
     api.set_ip_pool([lab[n] for n in NAMES])
     result = run('hcloud.yml', DECL, args=['-i', override])
     assert result.rc == 0, result.out[-6000:]
+    # site.yml ran on the hosts the inventory plugin listed, through to the audit
+    for play in ('Install and configure Docker Engine', 'Fence the swarm ports before any node joins',
+                 'Form the swarm and correct drift', 'Declare the overlay networks, encrypted unless they say otherwise'):
+        assert 'PLAY [%s]' % play in result.out
+    for name in NAMES:
+        assert result.recap(name)['failed'] == 0 and result.recap(name)['unreachable'] == 0
     listed = inventory(LAB)
     assert listed['swarm_managers']['hosts'] == [NAMES[0]]
     assert sorted(listed['swarm_workers']['hosts']) == NAMES[1:]
