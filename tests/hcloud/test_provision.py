@@ -78,9 +78,10 @@ def test_empty_admin_list_and_bad_names_are_refused_before_any_call(api, run):
 
 def test_unknown_server_type_is_refused_before_anything_is_created(api, run):
     api.clear_requests()
-    result = run('hcloud_provision.yml', decl(hcloud_server_type='cx999'))
+    result = run('hcloud_provision.yml', decl(hcloud_server_type='cx999', hcloud_ssh_keys=['nobody']))
     assert result.rc != 0
     assert "server_type 'cx999' does not exist in this project" in result.out
+    assert 'hcloud_ssh_keys: no SSH key named nobody in the project' in result.out
     assert writes(api.requests()) == []
 
 
@@ -141,9 +142,10 @@ def test_provision_three_managers_and_two_workers(api, run):
 
 def test_second_run_changes_nothing(api, run):
     api.clear_requests()
-    result = run('hcloud_provision.yml', decl())
+    result = run('hcloud_provision.yml', decl(), args=['-vvv'])
     assert result.rc == 0, result.out[-3000:]
     assert result.recap()['changed'] == 0
+    assert api.token not in result.out, 'the API token was printed'
     assert writes(api.requests()) == []
 
 
