@@ -40,7 +40,7 @@ export PY_COLORS := $(if $(CI),0,1)
 
 LAB_ARGS ?=
 
-.PHONY: help python venv collection host images lab lab-down lint sanity unit molecule test test-vm test-hcloud bench bench-firewall bench-audit bench-vm clean
+.PHONY: help python venv collection host images lab lab-down lint sanity unit molecule test test-vm test-hcloud bench bench-compare bench-firewall bench-audit bench-vm clean
 
 help:
 	@echo "make lab       start the local lab (1 manager + 2 workers, Debian SUITE=$(SUITE)) and build the swarm on it"
@@ -49,7 +49,8 @@ help:
 	@echo "make molecule-SCENARIO-SUITE  one container scenario on one suite, e.g. make molecule-default-forky"
 	@echo "make test-hcloud  the Hetzner Cloud playbooks against the stand-in API, then end to end on a lab"
 	@echo "make test-vm   the QEMU VM scenario alone: ESP on the wire, audit (SUITE=$(SUITE); root, ~13 min)"
-	@echo "make bench     converge / re-run / floor timings on the lab"
+	@echo "make bench     converge / re-run / floor timings on the lab, then site.yml vs the community.docker baseline"
+	@echo "make bench-compare  only site.yml vs the community.docker baseline (converge, whole site, same scope)"
 	@echo "make bench-firewall  apply time and rule count for 10 / 100 / 1,000 peers"
 	@echo "make bench-audit     read-only audit time on a 3- and a 5-node lab"
 	@echo "make bench-vm        audit time and HTTP throughput plain vs encrypted on the VM lab"
@@ -147,6 +148,12 @@ test-vm: venv collection
 bench bench-audit: LAB_SUITES = $(SUITE)
 bench: venv collection images
 	LAB_SUITE=$(SUITE) $(BIN)/python tests/bench/bench.py
+	LAB_SUITE=$(SUITE) $(BIN)/python tests/bench/compare.py
+
+# Only the side-by-side comparison with the community.docker baseline (tests/bench/baseline.yml).
+bench-compare: LAB_SUITES = $(SUITE)
+bench-compare: venv collection images
+	LAB_SUITE=$(SUITE) $(BIN)/python tests/bench/compare.py
 
 bench-audit: venv collection images
 	LAB_SUITE=$(SUITE) $(BIN)/python tests/bench/audit_bench.py --nodes 3 5
