@@ -18,6 +18,7 @@ __metaclass__ = type
 import copy
 import difflib
 import ipaddress
+import re
 
 
 # Docker's overlay driver reads only whether this key is present: "", "true",
@@ -44,6 +45,14 @@ ESP_OVERHEAD = 26
 DOCKER_DEFAULT_MTU = 1500
 MIN_MTU = 68 + VXLAN_OVERHEAD + ESP_OVERHEAD
 MAX_MTU = 65535
+
+# swarmkit's rule for network names (manager/controlapi validateAnnotations: a DNS name component,
+# "^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$", at most 63 characters), written so that Python's
+# backtracking matcher stays linear; and the names Docker keeps for its own networks
+# (runconfig.IsPreDefinedNetwork: "... is a pre-defined network and cannot be created").
+NAME_PATTERN = re.compile(r'[A-Za-z0-9](?:[-_]*[A-Za-z0-9])*')
+NAME_MAX_LENGTH = 63
+PREDEFINED_NAMES = ('bridge', 'host', 'none', 'default')
 
 # Fields of the canonical form, in the order they are reported.
 FIELDS = ('driver', 'scope', 'encrypted', 'attachable', 'internal', 'ingress',
@@ -140,22 +149,60 @@ def parse_mtu(value):
     return value
 
 
-def parse_ipam(entries):
-    """Validate ipam entries; return them canonical ([{subnet, gateway, ip_range}], sorted). Raises OverlayError."""
-    if entries is None:
-        return None
-    result = []
+def name_errors(name):
+    """Errors for a network name the swarm would refuse (swarmkit's rule, Docker's predefined names)."""
+    text = '' if name is None else '%s' % name
+    if not text:
+        return ['name: a network needs a name.']
     errors = []
-    for index, entry in enumerate(entries):
+    if not NAME_PATTERN.fullmatch(text):
+        errors.append("name: '%s' is not a valid network name; use letters, digits, '-' and '_', starting and ending "
+                      "with a letter or digit (the swarm takes names that are DNS name components)." % text)
+    if len(text) > NAME_MAX_LENGTH:
+        errors.append("name: '%s' is %d characters long; a swarm network name has at most %d."
+                      % (text, len(text), NAME_MAX_LENGTH))
+    if text in PREDEFINED_NAMES:
+        errors.append("name: '%s' is the name of one of Docker's predefined networks (%s); choose another name."
+                      % (text, ', '.join(PREDEFINED_NAMES)))
+    return errors
+
+
+def subnets_overlap(first, second):
+    """Whether two ipaddress networks share an address (never across IPv4 and IPv6)."""
+    return first.version == second.version and first.overlaps(second)
+
+
+def _cidr(text, strict):
+    """ipaddress.ip_network, refusing a bare address (which it would take as a /32 or /128)."""
+    if '/' not in text:
+        raise ValueError('%r has no prefix length' % text)
+    return ipaddress.ip_network(text, strict=strict)
+
+
+def ipam_errors(entries, fixes=False):
+    """Check ipam entries: ([(index, subnet, canonical entry)] for each entry whose subnet parsed, [errors]).
+
+    The errors are those parse_ipam raises, each naming its field (ipam[M].subnet ...). With fixes,
+    the messages that only state the problem also say what to change (the role's validation asks for
+    that; the module keeps its established messages).
+    """
+    parsed = []
+    errors = []
+
+    def add(message, fix):
+        errors.append(message + (' ' + fix if fixes else ''))
+
+    for index, entry in enumerate(entries or []):
         field = 'ipam[%d]' % index
         subnet_text = '%s' % entry.get('subnet')
         try:
-            subnet = ipaddress.ip_network(subnet_text, strict=True)
+            subnet = _cidr(subnet_text, strict=True)
         except ValueError:
             try:
-                loose = ipaddress.ip_network(subnet_text, strict=False)
+                loose = _cidr(subnet_text, strict=False)
             except ValueError:
-                errors.append("%s.subnet: '%s' is not an IPv4 or IPv6 network in CIDR notation." % (field, subnet_text))
+                add("%s.subnet: '%s' is not an IPv4 or IPv6 network in CIDR notation." % (field, subnet_text),
+                    "Write it as network/prefix, for example 10.20.0.0/24.")
             else:
                 errors.append("%s.subnet: '%s' is not a network address (host bits are set); did you mean '%s'?"
                               % (field, subnet_text, loose))
@@ -166,11 +213,14 @@ def parse_ipam(entries):
             try:
                 gateway = ipaddress.ip_address('%s' % gateway_text)
             except ValueError:
-                errors.append("%s.gateway: '%s' is not an IP address." % (field, gateway_text))
+                add("%s.gateway: '%s' is not an IP address." % (field, gateway_text),
+                    "Give one address inside %s, or leave gateway unset." % subnet)
                 gateway = None
             if gateway is not None:
                 if gateway.version != subnet.version or gateway not in subnet:
-                    errors.append("%s.gateway: %s is outside its subnet %s." % (field, gateway, subnet))
+                    add("%s.gateway: %s is outside its subnet %s." % (field, gateway, subnet),
+                        "Pick a host address inside %s, or leave gateway unset (Docker then takes the first one)."
+                        % subnet)
                 elif gateway in (subnet.network_address, subnet.broadcast_address) and subnet.version == 4 and subnet.prefixlen < 31:
                     errors.append("%s.gateway: %s is the network or broadcast address of %s; pick a host address."
                                   % (field, gateway, subnet))
@@ -179,31 +229,42 @@ def parse_ipam(entries):
         range_text = entry.get('ip_range')
         if range_text:
             try:
-                ip_range = ipaddress.ip_network('%s' % range_text, strict=True)
+                ip_range = _cidr('%s' % range_text, strict=True)
             except ValueError:
-                errors.append("%s.ip_range: '%s' is not a network address in CIDR notation." % (field, range_text))
+                add("%s.ip_range: '%s' is not a network address in CIDR notation." % (field, range_text),
+                    "Give a network inside %s, for example its upper half." % subnet)
                 ip_range = None
             if ip_range is not None:
                 if ip_range.version != subnet.version or not ip_range.subnet_of(subnet):
-                    errors.append("%s.ip_range: %s is not inside its subnet %s." % (field, ip_range, subnet))
+                    add("%s.ip_range: %s is not inside its subnet %s." % (field, ip_range, subnet),
+                        "Give a part of %s, or leave ip_range unset to use all of it." % subnet)
                 else:
                     canonical['ip_range'] = str(ip_range)
-        result.append((subnet, canonical))
-    for (i, (first, _one)), (j, (second, _other)) in _pairs(result):
-        if first.version == second.version and first.overlaps(second):
-            errors.append("ipam[%d].subnet %s overlaps ipam[%d].subnet %s." % (i, first, j, second))
+        parsed.append((index, subnet, canonical))
+    for (i, first, _one), (j, second, _other) in _pairs(parsed):
+        if subnets_overlap(first, second):
+            add("ipam[%d].subnet %s overlaps ipam[%d].subnet %s." % (i, first, j, second),
+                "Give each entry a subnet of its own.")
+    if not errors and parsed and not any(subnet.version == 4 for _index, subnet, _entry in parsed):
+        errors.append("ipam: an overlay network needs an IPv4 subnet; add one next to %s."
+                      % ', '.join(str(subnet) for _index, subnet, _entry in parsed))
+    return parsed, errors
+
+
+def parse_ipam(entries):
+    """Validate ipam entries; return them canonical ([{subnet, gateway, ip_range}], sorted). Raises OverlayError."""
+    if entries is None:
+        return None
+    parsed, errors = ipam_errors(entries)
     if errors:
         raise OverlayError(' '.join(errors))
-    if result and not any(subnet.version == 4 for subnet, _entry in result):
-        raise OverlayError("ipam: an overlay network needs an IPv4 subnet; add one next to %s."
-                           % ', '.join(str(subnet) for subnet, _entry in result))
-    return sorted((entry for _subnet, entry in result), key=_ipam_key)
+    return sorted((entry for _index, _subnet, entry in parsed), key=_ipam_key)
 
 
 def _pairs(items):
-    indexed = list(enumerate(items))
-    for position, first in enumerate(indexed):
-        for second in indexed[position + 1:]:
+    items = list(items)
+    for position, first in enumerate(items):
+        for second in items[position + 1:]:
             yield first, second
 
 
@@ -234,7 +295,7 @@ def check_overlaps(ipam, networks, default_pools, own_ids=()):
                     other = ipaddress.ip_network('%s' % config.get('Subnet'), strict=False)
                 except ValueError:
                     continue
-                if other.version == subnet.version and other.overlaps(subnet):
+                if subnets_overlap(other, subnet):
                     errors.append("ipam[%d].subnet %s overlaps %s of the %s-scoped network '%s'."
                                   % (index, subnet, other, network.get('Scope', 'local'), network.get('Name')))
         for pool in [] if entry['subnet'] in held else default_pools or []:
@@ -242,7 +303,7 @@ def check_overlaps(ipam, networks, default_pools, own_ids=()):
                 pool_net = ipaddress.ip_network('%s' % pool, strict=False)
             except ValueError:
                 continue
-            if pool_net.version == subnet.version and pool_net.overlaps(subnet):
+            if subnets_overlap(pool_net, subnet):
                 errors.append("ipam[%d].subnet %s overlaps the swarm's default address pool %s, from which Docker "
                               "gives subnets to networks declared without one; choose a subnet outside it."
                               % (index, subnet, pool_net))

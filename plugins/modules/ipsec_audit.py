@@ -55,6 +55,14 @@ options:
         tell whether an algorithm's module really loads.
     type: bool
     default: true
+  node_checks:
+    description:
+      - Also read what the audit role's node checks need, in RV(node_facts) (the daemon's effective settings
+        from C(daemon.json) and dockerd's command line, the API socket's mode, the addresses that listen on
+        TCP 2377, the node's swarm certificate and the user of each local swarm task). This module makes no
+        finding of them; the C(audit) role does, on the controller, where it knows the whole swarm.
+    type: bool
+    default: true
   fail_on:
     description: Fail when a finding of this severity or higher exists. V(none) never fails.
     type: str
@@ -122,6 +130,46 @@ node_address:
   returned: always
   type: str
   sample: 203.0.113.10
+swarm:
+  description: This node's swarm membership as its engine sees it.
+  returned: always
+  type: dict
+  contains:
+    state:
+      description: C(LocalNodeState) (V(active), V(inactive), V(pending), V(locked), V(error)), or V(null) when the engine did not answer.
+      type: str
+    node_id:
+      description: This node's id in the swarm it is in, or V(null).
+      type: str
+    control:
+      description: V(true) on a manager.
+      type: bool
+node_facts:
+  description: What O(node_checks) read, or V(null) with O(node_checks=false) or when the engine did not answer.
+  returned: always
+  type: dict
+  contains:
+    daemon:
+      description: C(effective) (daemon.json merged with dockerd's flags, with C(hosts)), C(config_error), C(cmdline_read),
+        C(live_restore), C(logging_driver), C(server_version) and C(bridge_icc) (the default bridge's icc option).
+      type: dict
+    socket:
+      description: C(path), C(mode), C(owner) and C(group) of C(/var/run/docker.sock), or V(null) when it does not exist.
+      type: dict
+    management_listeners:
+      description: Local addresses listening on TCP 2377.
+      type: list
+      elements: str
+      sample: [203.0.113.10]
+    node_cert:
+      description: The node's swarm certificate (PEM, public), or V(null).
+      type: str
+    task_containers:
+      description:
+        - One item per local container of a swarm task, with C(service), C(task) and C(user).
+        - C(user) is what the container runs as; empty means the image's default, which is root unless the image says otherwise.
+      type: list
+      elements: dict
 kernel:
   description: What the kernel offers for encrypted overlays.
   returned: always
@@ -219,7 +267,7 @@ findings:
       description:
         - V(kernel_no_esp), V(kernel_no_aes_gcm), V(kernel_no_xfrm_user), V(kernel_no_vxlan), V(kernel_no_u32),
           V(kernel_no_ip_vs), V(probe_failed), V(policy_missing), V(sa_out_missing), V(sa_in_missing),
-          V(xfrm_unreadable), V(engine_unreachable) or V(not_in_swarm).
+          V(xfrm_unreadable), V(engine_unreachable), V(manager_locked) or V(not_in_swarm).
       type: str
       sample: kernel_no_esp
     severity:
@@ -265,6 +313,7 @@ from ansible_collections.ironclad.swarm.plugins.module_utils._docker import (
     EngineError,
     explain,
 )
+from ansible_collections.ironclad.swarm.plugins.module_utils._nodefacts import gather as gather_node_facts
 from ansible_collections.ironclad.swarm.plugins.module_utils._kernel import (
     KernelState,
     parse_entry,
@@ -473,6 +522,8 @@ class IpsecAuditModule(object):
         self.params = module.params
         self.kernel_state = kernel_state
         self.engine = engine
+        self.swarm_state = {'state': None, 'node_id': None, 'control': False}
+        self.node_facts = None
         self.ip = module.get_bin_path('ip', opt_dirs=['/usr/sbin', '/sbin'])
         self.modprobe = module.get_bin_path('modprobe', opt_dirs=['/usr/sbin', '/sbin'])
 
@@ -518,6 +569,24 @@ class IpsecAuditModule(object):
             return parse_xfrm_policies(policy_text), None
         return parse_xfrm_policies(policy_text), parse_xfrm_states(state_text)
 
+    def node_view(self, engine):
+        """The node's own facts beyond IPsec (daemon, socket, port 2377, certificate, task users)."""
+        info, icc, containers = None, None, []
+        try:
+            info = engine.api.info()
+            bridge = engine.inspect_network('bridge')
+            if bridge is not None:
+                icc = (bridge.get('Options') or {}).get('com.docker.network.bridge.enable_icc')
+            for listed in engine.api.containers(filters={'label': 'com.docker.swarm.service.name'}):
+                labels = listed.get('Labels') or {}
+                inspect = engine.api.inspect_container(listed['Id'])
+                containers.append({'service': labels.get('com.docker.swarm.service.name'),
+                                   'task': labels.get('com.docker.swarm.task.name'),
+                                   'user': ((inspect.get('Config') or {}).get('User') or '')})
+        except Exception as error:  # the SDK raises its own errors and requests' alike
+            self.module.warn('could not read the engine for the node checks: %s' % explain(error))
+        return gather_node_facts(info, icc, containers)
+
     def engine_view(self):
         """(node_address, [(name, inspect or None)], error)."""
         if self.engine is None and not HAS_DOCKER_SDK:
@@ -529,6 +598,10 @@ class IpsecAuditModule(object):
             engine = self.engine or Engine(self.params['docker_host'], self.params['timeout'])
             info = engine.api.info()
             swarm = info.get('Swarm') or {}
+            self.swarm_state = {'state': swarm.get('LocalNodeState'), 'node_id': swarm.get('NodeID') or None,
+                                'control': bool(swarm.get('ControlAvailable'))}
+            if self.params['node_checks']:
+                self.node_facts = self.node_view(engine)
             address = swarm.get('NodeAddr') or None
             found = {}
             for listed in engine.networks():
@@ -556,12 +629,18 @@ class IpsecAuditModule(object):
         node = socket.gethostname()
         audit = IpsecAudit(node, address, kernel, networks, policies, states, p['data_path_port'], error)
         report, findings = audit.run()
-        if error is None and address is None:
+        if error is None and address is None and self.swarm_state['state'] == 'locked':
+            findings.insert(0, {'id': 'manager_locked', 'severity': 'high', 'node': node, 'peer': None, 'network': None,
+                                'reason': 'This manager is locked (autolock): its engine cannot take part in the swarm '
+                                          'until it is unlocked. Run site.yml with the unlock key as the vault-encrypted '
+                                          'variable cluster_unlock_key, or docker swarm unlock on the node.'})
+        elif error is None and address is None:
             findings.insert(0, {'id': 'not_in_swarm', 'severity': 'high', 'node': node, 'peer': None, 'network': None,
                                 'reason': 'This node is not an active swarm member, so it takes part in no overlay '
                                           'network. Run the cluster role (site.yml).'})
         summary = dict((s, len([f for f in findings if f['severity'] == s])) for s in SEVERITIES)
-        result = dict(changed=False, node=node, node_address=address, kernel=kernel, networks=report,
+        result = dict(changed=False, node=node, node_address=address, swarm=self.swarm_state, node_facts=self.node_facts,
+                      kernel=kernel, networks=report,
                       findings=findings, summary=summary,
                       xfrm={'policies': len(policies or []), 'states': len(states or [])})
         if p['fail_on'] != 'none':
@@ -579,6 +658,7 @@ def main():
         networks=dict(type='list', elements='str', default=[]),
         data_path_port=dict(type='int', default=4789),
         probe_kernel=dict(type='bool', default=True),
+        node_checks=dict(type='bool', default=True),
         fail_on=dict(type='str', choices=['none', 'low', 'medium', 'high'], default='none'),
     )
     argument_spec.update(ENGINE_ARGUMENT_SPEC)

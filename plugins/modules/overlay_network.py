@@ -33,6 +33,8 @@ options:
   name:
     description:
       - The network's name.
+      - The swarm's rule - letters, digits, C(-) and C(_), starting and ending with a letter or digit, at most
+        63 characters - and none of Docker's predefined names (C(bridge), C(host), C(none), C(default)).
     type: str
     required: true
   state:
@@ -377,7 +379,8 @@ class OverlayNetworkManager:
 
     def validate(self):
         """Everything that can be judged without the engine; fails before any change."""
-        errors = _overlay.validate_driver_options(self.params['driver_options'])
+        errors = _overlay.name_errors(self.params['name'])
+        errors.extend(_overlay.validate_driver_options(self.params['driver_options']))
         try:
             self.mtu = _overlay.parse_mtu(self.params['mtu'])
         except _overlay.OverlayError as error:

@@ -2,8 +2,8 @@
 
 Each case runs site.yml against the converged scenario with one bad value and
 checks that (a) the run fails, (b) the output names the variable and the fix,
-and (c) no host changed: daemon.json, the engine's swarm state and the swarm's
-node list are byte-for-byte what they were before.
+and (c) no host changed: daemon.json, the engine's swarm state, the swarm's
+node list and its networks are byte-for-byte what they were before.
 """
 
 import json
@@ -33,6 +33,8 @@ def snapshot():
         % NODES[0])
     state["labels"] = controller.check_output(
         "docker exec %s docker node inspect --format '{{json .Spec.Labels}}' %s" % (NODES[0], NODES[1]))
+    state["networks"] = sorted(controller.check_output(
+        "docker exec %s docker network ls --filter scope=swarm --format '{{.ID}} {{.Name}}'" % NODES[0]).split("\n"))
     return state
 
 
@@ -77,6 +79,17 @@ CASES = {
     "live-restore-refused": (
         ["-e", json.dumps({"engine_daemon_options": {"live-restore": True}})],
         ["engine_daemon_options", "live-restore"]),
+    # Before the first play judged them, the module found this overlap only after creating the first network.
+    "networks-overlap": (
+        ["-e", json.dumps({"networks_overlay": [
+            {"name": "mol-overlap-a", "ipam": [{"subnet": "172.28.110.0/24"}]},
+            {"name": "mol-overlap-b", "ipam": [{"subnet": "172.28.110.128/25"}]}]})],
+        ["networks_overlay[1] (mol-overlap-b): ipam[0].subnet 172.28.110.128/25 overlaps ipam[0].subnet "
+         "172.28.110.0/24 of networks_overlay[0] (mol-overlap-a)"]),
+    "network-gateway-outside-subnet": (
+        ["-e", json.dumps({"networks_overlay": [
+            {"name": "mol-encrypted", "ipam": [{"subnet": "172.28.100.0/24", "gateway": "172.28.101.1"}]}]})],
+        ["networks_overlay[0] (mol-encrypted): ipam[0].gateway: 172.28.101.1 is outside its subnet 172.28.100.0/24"]),
 }
 
 

@@ -18,6 +18,7 @@ def test_daemon_json_is_as_declared(host):
     assert conf["log-driver"] == "json-file"
     assert conf["log-opts"] == {"max-size": "20m", "max-file": "4"}
     assert conf["no-new-privileges"] is True
+    assert conf["icc"] is False and conf["userland-proxy"] is False
     # Swarm mode refuses live-restore; the role must never write it.
     assert "live-restore" not in conf
     # The engine really runs with that configuration.
