@@ -117,6 +117,9 @@ molecule: venv collection images
 # Each run has its own lab name (the default scenario's nodes are mol-default-SUITE-*) and its own
 # ephemeral directory, so that two runs can share the machine (make test runs two at a time).
 molecule-%: LAB_SUITES = $(lastword $(subst -, ,$*))
+# The fault catalogue (molecule/default/tests/test_faults.py, on trixie) adds a bookworm node for its
+# engine-version-skew fault.
+molecule-default-trixie: LAB_SUITES = trixie bookworm
 molecule-%: venv collection images
 	LAB_SUITE=$(lastword $(subst -, ,$*)) MOL_LAB=mol-$* MOLECULE_EPHEMERAL_DIRECTORY=$(CURDIR)/.build/molecule/$* \
 	  ANSIBLE_HOME=$(CURDIR)/.build/ansible-home-$* $(BIN)/molecule test -s $(firstword $(subst -, ,$*))

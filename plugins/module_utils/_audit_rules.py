@@ -109,6 +109,10 @@ class SwarmJudge(object):
         return (self.by_id.get(node.get('id')) or self.by_name.get(node.get('hostname'))
                 or self.by_name.get(node.get('address')))
 
+    def readable(self):
+        """Whether the view is a whole one: read on an active manager of a swarm with a leader."""
+        return self.view is not None and bool(self.view.get('control')) and not self.view_error
+
     def nodes_named(self, names):
         return sorted(set(self.by_name.get(n, n) for n in names))
 
@@ -117,7 +121,7 @@ class SwarmJudge(object):
     def membership(self):
         view = self.view
         managers_inv = [e['host'] for e in self.hosts if e['role'] == 'manager']
-        if view is None or not view.get('control') or self.view_error:
+        if not self.readable():
             silent = [e['host'] for e in self.hosts if e['role'] == 'manager'
                       and ((e.get('result') or {}).get('swarm') or {}).get('state') != 'active']
             why = self.view_error or 'no manager of the inventory answered as an active manager'
@@ -205,7 +209,7 @@ class SwarmJudge(object):
                    'ingress': bool(net and net.get('ingress')), 'nodes': nodes,
                    'services': sorted(net.get('services') or []) if net else []}
             table.append(row)
-            if self.view is None:
+            if not self.readable():
                 continue
             if decl is not None and net is None:
                 self.add('network_missing', 'medium', 'Network %s is declared in networks_overlay but does not exist in '
@@ -235,7 +239,7 @@ class SwarmJudge(object):
             for task in ((entry.get('result') or {}).get('node_facts') or {}).get('task_containers') or []:
                 users.setdefault(task.get('service'), []).append((entry['host'], task.get('user') or ''))
         table = []
-        for svc in (self.view or {}).get('services') or []:
+        for svc in (self.view or {}).get('services') or [] if self.readable() else []:
             name = svc.get('name')
             nodes = self.nodes_named(svc.get('nodes') or [])
             row = {'name': name, 'image': svc.get('image'), 'nodes': nodes, 'networks': svc.get('networks') or [],
@@ -287,7 +291,7 @@ class SwarmJudge(object):
 
     def settings_checks(self):
         view = self.view or {}
-        if self.view is not None and view.get('control') and not self.view_error:
+        if self.readable():
             if not view.get('autolock'):
                 self.add('autolock_off', 'low', 'Autolock is off: a manager\'s Raft data, with the swarm\'s keys and '
                          'secrets, is readable from its disk. Set cluster_autolock: true and keep the unlock key in '
@@ -320,7 +324,7 @@ class SwarmJudge(object):
                 self.add('node_cert_expiring', 'high', 'The node\'s swarm certificate expires on %s: the swarm renews '
                          'certificates well before that, so this node is not renewing (is it cut off from the managers?).'
                          % dates[1].strftime('%Y-%m-%d'), node=host)
-            if result.get('node_address') and self.view:
+            if result.get('node_address') and self.readable():
                 for node in self.view.get('nodes') or []:
                     if self.host_of(node) == host and node.get('address') == result.get('node_address'):
                         shared.append(host)
