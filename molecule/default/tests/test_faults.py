@@ -158,8 +158,18 @@ def base(tmp):
 
 
 def test_healthy_lab_has_no_false_finding(tmp):
-    """The lab as the earlier tests left it: nothing may be flagged that is not true of it."""
-    report = audit(tmp)
+    """The lab as the earlier tests left it: nothing may be flagged that is not true of it.
+
+    Also the machine-readable report: written beside the HTML, the same findings, the documented keys."""
+    report_dir = tempfile.mkdtemp(dir=tmp)
+    rc, report, dummy = run_audit_playbook(report_dir, *AUDIT_ARGS)
+    assert rc == 0 and report is not None, rc
+    with open(os.path.join(report_dir, "ironclad-swarm-audit.json")) as handle:
+        written = json.load(handle)
+    assert os.path.exists(os.path.join(report_dir, "ironclad-swarm-audit.html"))
+    assert {"generated", "fail_on", "hosts", "summary", "findings", "accepted", "networks", "matrices", "network_table",
+            "services", "swarm", "kernels", "probe"} <= set(written), sorted(written)
+    assert written["findings"] == report["findings"] and written["fail_on"] == "none"
     bad = [f for f in report["findings"]
            if f["source"] in ("firewall_audit", "probe")
            or f["id"].startswith(("network_", "node_", "daemon_", "docker_sock", "listen_", "quorum", "manager_"))]
@@ -227,7 +237,8 @@ def test_encrypted_network_replaced_plain_out_of_band(tmp, base):
         assert (row["declared"], row["live"]) == ("encrypted", "plain") and sorted(row["nodes"]) == sorted(
             [MANAGER, WORKER1, WORKER2]), row
         refused = run_site()
-        assert refused.returncode != 0 and "mol-encrypted" in refused.stdout, refused.stdout[-3000:]
+        said = refused.stdout + refused.stderr
+        assert refused.returncode != 0 and "Network 'mol-encrypted' differs from its declaration" in said, said[-3000:]
         # With networks_recreate=safe the networks role recreates it encrypted and takes the service along.
         result = run_site("-e", "networks_recreate=safe")
         assert "mol-encrypted" in on(MANAGER, "docker network ls --filter driver=overlay --format '{{.Name}}'").stdout
@@ -336,7 +347,7 @@ def test_engine_version_skew_then_node_removed_from_inventory(tmp, base):
         check_flagged("a node removed from the inventory", base, audit(tmp), [
             {"id": "node_not_in_inventory", "node": EXTRA}, {"id": "engine_version_skew", "node": EXTRA}])
         result = run_site()
-        assert result.returncode == 0 and "is in the swarm but not in the inventory" in result.stdout
+        assert result.returncode == 0 and "is in the swarm but not in the inventory" in result.stdout + result.stderr
         controller.check_output("docker stop %s" % EXTRA)
         wait_for(lambda: "%s Down" % EXTRA in on(MANAGER, "docker node ls --format '{{.Hostname}} {{.Status}}'").stdout,
                  timeout=120, what="%s seen down" % EXTRA)
