@@ -6,7 +6,7 @@ peer, network or service) and that nothing else is newly flagged. Where site.yml
 it runs site.yml and asserts that the audit is back to the baseline. Whatever happens, each test
 leaves the lab as it found it (its finally block), so that one failure does not spread.
 The first test audits the lab before any fault and asserts that nothing on it is flagged falsely. The outcome of every fault is
-written to $MOLECULE_EPHEMERAL_DIRECTORY/fault-catalogue.json and printed at the end; docs/audit.md
+written to .build/fault-catalogue-LAB.json in the checkout; docs/audit.md
 carries the figures.
 
 The catalogue runs on one suite (FAULT_SUITE, trixie by default): the findings do not depend on the
@@ -138,7 +138,8 @@ def in_this_swarm(node):
 def tmp(tmp_path_factory):
     path = tmp_path_factory.mktemp("faults")
     yield str(path)
-    out = os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", str(path)), "fault-catalogue.json")
+    # In the checkout's .build (molecule's ephemeral directory goes with the lab at destroy).
+    out = os.path.join(os.environ.get("MOLECULE_PROJECT_DIRECTORY", str(path)), ".build", "fault-catalogue-%s.json" % LAB)
     with open(out, "w") as handle:
         json.dump(RESULTS, handle, indent=1, sort_keys=True)
     faults = [r for name, r in RESULTS.items() if name != "healthy lab"]

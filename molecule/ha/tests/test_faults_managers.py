@@ -7,7 +7,7 @@
    way; nothing is demoted or removed (the node list is what it was once the managers are back).
 
 Runs in the first verify pass only (the scenario verifies twice); results are added to
-$MOLECULE_EPHEMERAL_DIRECTORY/fault-catalogue-ha.json.
+.build/fault-catalogue-mol-ha.json in the checkout.
 """
 
 import json
@@ -24,7 +24,10 @@ controller = testinfra.get_host("local://")
 LAB = "mol-ha"
 M1, M2, M3, W1 = LAB + "-manager-1", LAB + "-manager-2", LAB + "-manager-3", LAB + "-worker-1"
 EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", tempfile.gettempdir())
-MARK = os.path.join(EPHEMERAL, "quorum-faults-done")
+# Per lab: the first manager's container id names the mark, so a lab made anew runs the faults again.
+LAB_ID = subprocess.run(["docker", "inspect", "-f", "{{.Id}}", M1], text=True, capture_output=True,
+                        check=False).stdout.strip()[:12]
+MARK = os.path.join(EPHEMERAL, "manager-faults-done-%s" % LAB_ID)
 RESULTS = {}
 KERNEL_IDS = ("kernel_no_esp", "kernel_no_aes_gcm", "kernel_no_xfrm_user", "kernel_no_vxlan", "kernel_no_u32",
               "kernel_no_ip_vs")
@@ -95,7 +98,8 @@ def tmp(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("quorum"))
     wait_for(reachable_everywhere, timeout=180, what="every manager reachable before the faults")
     yield path
-    with open(os.path.join(EPHEMERAL, "fault-catalogue-ha.json"), "w") as handle:
+    project = os.environ.get("MOLECULE_PROJECT_DIRECTORY", EPHEMERAL)
+    with open(os.path.join(project, ".build", "fault-catalogue-%s.json" % LAB), "w") as handle:
         json.dump(RESULTS, handle, indent=1, sort_keys=True)
     open(MARK, "w").close()
 
