@@ -63,6 +63,29 @@ options:
         finding of them; the C(audit) role does, on the controller, where it knows the whole swarm.
     type: bool
     default: true
+  firewall:
+    description:
+      - Also audit this node's firewall in the same call, as M(ironclad.swarm.firewall_audit) does, and return
+        its result as RV(firewall). The audited address is the node's swarm address (RV(node_address)); the
+        peers and managers are those of the C(inet ironclad_swarm) table. Unset skips it.
+      - One call in place of two per node is what the C(audit) role uses it for.
+    type: dict
+    suboptions:
+      expect_table:
+        description: Report a missing C(inet ironclad_swarm) table (as high).
+        type: bool
+        default: true
+      persist_file:
+        description: The file M(ironclad.swarm.swarm_firewall) persists the applied table to.
+        type: path
+        default: /etc/ironclad-swarm/firewall.json
+  swarm_view:
+    description:
+      - Also read the swarm as this manager sees it, as M(ironclad.swarm.swarm_audit) does, and return it as
+        RV(swarm_view). Meant for managers; a worker's engine refuses the swarm-wide reads, which is then
+        returned as RV(swarm_view.error).
+    type: bool
+    default: false
   fail_on:
     description: Fail when a finding of this severity or higher exists. V(none) never fails.
     type: str
@@ -100,6 +123,7 @@ attributes:
     description: Linux with XFRM and network namespaces.
 seealso:
   - module: ironclad.swarm.firewall_audit
+  - module: ironclad.swarm.swarm_audit
   - module: ironclad.swarm.kernel_modules
   - module: ironclad.swarm.overlay_network
 """
@@ -108,6 +132,12 @@ EXAMPLES = r"""
 - name: Audit IPsec on this node
   ironclad.swarm.ipsec_audit:
   register: ipsec
+
+- name: Audit IPsec and the firewall, and on a manager the swarm, in one call
+  ironclad.swarm.ipsec_audit:
+    firewall: {}
+    swarm_view: "{{ inventory_hostname in groups['swarm_managers'] }}"
+  register: node_audit
 
 - name: Audit two networks and fail on high findings
   ironclad.swarm.ipsec_audit:
@@ -120,6 +150,25 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+firewall:
+  description:
+    - The result of the firewall audit (O(firewall)), with the keys M(ironclad.swarm.firewall_audit) returns
+      (C(findings), C(checks), C(summary), C(peers), C(encrypted_vnis), C(docker_firewall_backend)). Its
+      findings are not merged into RV(findings).
+  returned: when O(firewall) is set
+  type: dict
+swarm_view:
+  description:
+    - What M(ironclad.swarm.swarm_audit) returns, under the same keys C(view) and C(error).
+  returned: when O(swarm_view=true)
+  type: dict
+  contains:
+    view:
+      description: The swarm as this manager sees it; V(null) when it could not be read.
+      type: dict
+    error:
+      description: Why the view is missing or partial, in the engine's words; V(null) when all went well.
+      type: str
 node:
   description: This node's host name.
   returned: always
@@ -313,7 +362,9 @@ from ansible_collections.ironclad.swarm.plugins.module_utils._docker import (
     EngineError,
     explain,
 )
+from ansible_collections.ironclad.swarm.plugins.module_utils._fwaudit import FIREWALL_ARGUMENT_SPEC, FirewallAuditModule
 from ansible_collections.ironclad.swarm.plugins.module_utils._nodefacts import gather as gather_node_facts
+from ansible_collections.ironclad.swarm.plugins.module_utils._swarmview import read as read_swarm_view
 from ansible_collections.ironclad.swarm.plugins.module_utils._kernel import (
     KernelState,
     parse_entry,
@@ -524,6 +575,7 @@ class IpsecAuditModule(object):
         self.engine = engine
         self.swarm_state = {'state': None, 'node_id': None, 'control': False}
         self.node_facts = None
+        self.connected = None
         self.ip = module.get_bin_path('ip', opt_dirs=['/usr/sbin', '/sbin'])
         self.modprobe = module.get_bin_path('modprobe', opt_dirs=['/usr/sbin', '/sbin'])
 
@@ -596,6 +648,7 @@ class IpsecAuditModule(object):
         wanted = self.params['networks']
         try:
             engine = self.engine or Engine(self.params['docker_host'], self.params['timeout'])
+            self.connected = engine
             info = engine.api.info()
             swarm = info.get('Swarm') or {}
             self.swarm_state = {'state': swarm.get('LocalNodeState'), 'node_id': swarm.get('NodeID') or None,
@@ -618,6 +671,16 @@ class IpsecAuditModule(object):
             return None, [(name, None) for name in wanted], None
         names = list(wanted) or sorted(found)
         return address, [(name, found.get(name)) for name in names], None
+
+    def swarm_view(self, engine_error):
+        """What swarm_audit returns: {'view': ..., 'error': ...}."""
+        if self.connected is None:
+            return {'view': None, 'error': 'The Docker Engine did not answer: %s' % engine_error}
+        try:
+            view, error = read_swarm_view(self.connected.api)
+        except Exception as error:  # the SDK raises its own errors and requests' alike
+            return {'view': None, 'error': 'The Docker Engine did not answer: %s' % explain(error)}
+        return {'view': view, 'error': error}
 
     def run(self):
         p = self.params
@@ -643,6 +706,12 @@ class IpsecAuditModule(object):
                       kernel=kernel, networks=report,
                       findings=findings, summary=summary,
                       xfrm={'policies': len(policies or []), 'states': len(states or [])})
+        if p['firewall'] is not None:
+            params = dict((name, spec.get('default')) for name, spec in FIREWALL_ARGUMENT_SPEC.items())
+            params.update(p['firewall'], data_path_port=p['data_path_port'], node_address=address or '')
+            result['firewall'] = FirewallAuditModule(self.module, params).run()
+        if p['swarm_view']:
+            result['swarm_view'] = self.swarm_view(error)
         if p['fail_on'] != 'none':
             floor = SEVERITIES.index(p['fail_on'])
             bad = [f for f in findings if SEVERITIES.index(f['severity']) >= floor]
@@ -659,6 +728,10 @@ def main():
         data_path_port=dict(type='int', default=4789),
         probe_kernel=dict(type='bool', default=True),
         node_checks=dict(type='bool', default=True),
+        firewall=dict(type='dict', options=dict(
+            expect_table=FIREWALL_ARGUMENT_SPEC['expect_table'],
+            persist_file=FIREWALL_ARGUMENT_SPEC['persist_file'])),
+        swarm_view=dict(type='bool', default=False),
         fail_on=dict(type='str', choices=['none', 'low', 'medium', 'high'], default='none'),
     )
     argument_spec.update(ENGINE_ARGUMENT_SPEC)

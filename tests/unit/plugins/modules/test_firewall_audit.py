@@ -16,7 +16,8 @@ import pytest
 
 from ansible.module_utils import basic
 
-from ansible_collections.ironclad.swarm.plugins.modules import firewall_audit
+from ansible_collections.ironclad.swarm.plugins.module_utils import _fwaudit
+from ansible_collections.ironclad.swarm.plugins.modules import firewall_audit, ipsec_audit
 from module_harness import run_main
 from recordings import Recording, versions
 
@@ -72,7 +73,7 @@ def audit(monkeypatch, node, tmp_path, **params):
     persist.write_text(node.rec.text('persisted-firewall.json'))
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, a, **kw: node.run_command(a))
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda module, name, *a, **kw: '/usr/sbin/' + name)
-    monkeypatch.setattr(firewall_audit.socket, 'gethostname', lambda: 'lab-node')
+    monkeypatch.setattr(_fwaudit.socket, 'gethostname', lambda: 'lab-node')
     args = dict({'persist_file': str(persist)}, **params)
     return run_main(monkeypatch, firewall_audit.main, args, check_mode=True)
 
@@ -169,8 +170,8 @@ def test_without_iptables_save_the_audit_does_not_guess(monkeypatch, rec, tmp_pa
 @pytest.mark.parametrize('rec', RECORDINGS)
 def test_encrypted_vnis_from_inspect(rec):
     networks = rec.json('worker-networks.json')
-    assert firewall_audit.encrypted_vnis_from_inspect(networks, ['172.27.0.3']) == [('fwsec', 4097)]
-    assert firewall_audit.encrypted_vnis_from_inspect(networks, ['192.0.2.1']) == []
+    assert _fwaudit.encrypted_vnis_from_inspect(networks, ['172.27.0.3']) == [('fwsec', 4097)]
+    assert _fwaudit.encrypted_vnis_from_inspect(networks, ['192.0.2.1']) == []
 
 
 @pytest.mark.parametrize('rec', RECORDINGS)
@@ -192,7 +193,7 @@ def test_shadowed_drop_behind_the_fences_own_vxlan_drop_is_medium(rec):
     save = _iptables.parse_save(rec.text('worker-shadowed.iptables-save'))
     _iptables.merge_into(rs, save)
     peers = [_nft.ipaddress.ip_network(a) for a in ('172.27.0.2', '172.27.0.3', '172.27.0.4')]
-    audit = firewall_audit.Audit('lab-node', peers, peers[:1], _nft.ipaddress.ip_address('172.27.0.3'), False, 4789,
+    audit = _fwaudit.Audit('lab-node', peers, peers[:1], _nft.ipaddress.ip_address('172.27.0.3'), False, 4789,
                                  [_nft.ipaddress.ip_address('203.0.113.254')], rs, [('fwsec', 4097)],
                                  _iptables.docker_vxlan_rules(save), None, None, False)
     audit.vxlan_checks()
@@ -233,15 +234,15 @@ def test_nftables_backend_without_dockers_drop_says_where_the_audit_looked(monke
 
 
 def test_backend_from_the_engine_or_from_dockers_tables():
-    assert firewall_audit.backend_from_info(NFTABLES_BACKEND.text('manager-firewall-backend.json')) == 'nftables'
-    assert firewall_audit.backend_from_info('{"Driver":"iptables+firewalld"}') == 'iptables+firewalld'
+    assert _fwaudit.backend_from_info(NFTABLES_BACKEND.text('manager-firewall-backend.json')) == 'nftables'
+    assert _fwaudit.backend_from_info('{"Driver":"iptables+firewalld"}') == 'iptables+firewalld'
     # before API 1.49 the CLI prints null; Debian 12's own CLI fails on the unknown field (no output)
-    assert firewall_audit.backend_from_info('null') is None and firewall_audit.backend_from_info('') is None
+    assert _fwaudit.backend_from_info('null') is None and _fwaudit.backend_from_info('') is None
     objects = [{'table': {'family': 'ip', 'name': 'filter'}}, {'table': {'family': 'ip', 'name': 'docker-bridges'}},
                {'table': {'family': 'ip6', 'name': 'docker-bridges'}}]
-    assert firewall_audit.docker_nft_tables(objects) == ['ip docker-bridges', 'ip6 docker-bridges']
+    assert _fwaudit.docker_nft_tables(objects) == ['ip docker-bridges', 'ip6 docker-bridges']
     from ansible_collections.ironclad.swarm.plugins.module_utils import _nft
-    assert firewall_audit.docker_nft_tables(_nft.parse_ruleset(NFTABLES_BACKEND.text('manager-fenced.json'))) == []
+    assert _fwaudit.docker_nft_tables(_nft.parse_ruleset(NFTABLES_BACKEND.text('manager-fenced.json'))) == []
 
 
 # The VM lab's whole rulesets on newer engines (fixtures/xfrm/<suite>/, see its README): Docker 26.1
@@ -279,7 +280,7 @@ def vm_audit(monkeypatch, suite, node, host, tmp_path, **params):
     persist.write_text(vm_recorded(suite, node, 'persisted-firewall.json'))
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, a, **kw: host.run_command(a))
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda module, name, *a, **kw: '/usr/sbin/' + name)
-    monkeypatch.setattr(firewall_audit.socket, 'gethostname', lambda: node)
+    monkeypatch.setattr(_fwaudit.socket, 'gethostname', lambda: node)
     args = dict({'persist_file': str(persist), 'node_address': VM_ADDRESSES[node]}, **params)
     return run_main(monkeypatch, firewall_audit.main, args, check_mode=True)
 
@@ -328,3 +329,51 @@ def test_vm_lab_esp_dropped_from_one_peer_names_that_peer(monkeypatch, tmp_path,
     accepted = dict((c['check'], c['accepted']) for c in result['checks'])
     assert accepted['ESP (IP protocol 50) from peer 192.0.2.12'] is False
     assert accepted['ESP (IP protocol 50) from peer 192.0.2.11'] is True
+
+
+class NodeForBothAudits(FakeNode):
+    """The same recorded node, also answering ipsec_audit's `ip xfrm` (no IPsec) and modprobe."""
+
+    def run_command(self, args):
+        tool = os.path.basename(args[0])
+        if tool == 'ip' and 'xfrm' in args:
+            self.commands.append(args)
+            return 0, '', ''
+        if tool == 'modprobe':
+            self.commands.append(args)
+            return 1, '', 'modprobe: FATAL: Module not found'
+        return super(NodeForBothAudits, self).run_command(args)
+
+
+class EngineDown:
+    def __init__(self, *args, **kwargs):
+        raise ipsec_audit.EngineError('Cannot connect to the Docker daemon (recorded lab node: not asked)')
+
+
+@pytest.mark.parametrize('rec', RECORDINGS)
+@pytest.mark.parametrize('ruleset, save', [
+    ('worker-shadowed.json', 'worker-shadowed.iptables-save'),
+    ('worker-edited.json', 'worker-edited.iptables-save'),
+    ('worker-no-table.json', 'worker-no-table.iptables-save'),
+])
+def test_ipsec_audit_firewall_option_gives_the_same_audit_in_one_call(monkeypatch, rec, ruleset, save, tmp_path):
+    """ipsec_audit's `firewall` option (the audit role's one call per node) judges as firewall_audit does."""
+    ok, alone = audit(monkeypatch, FakeNode(rec, ruleset, save), tmp_path)
+    assert ok and alone['findings'], 'each situation has findings, so the comparison can fail'
+    node = NodeForBothAudits(rec, ruleset, save)
+    monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, a, **kw: node.run_command(a))
+    monkeypatch.setattr(ipsec_audit, 'Engine', EngineDown)
+    monkeypatch.setattr(ipsec_audit, 'HAS_DOCKER_SDK', True)
+    monkeypatch.setattr(ipsec_audit.socket, 'gethostname', lambda: 'lab-node')
+    params = {'probe_kernel': False, 'node_checks': False, 'swarm_view': True,
+              'firewall': {'persist_file': str(tmp_path / 'firewall.json')}}
+    ok, both = run_main(monkeypatch, ipsec_audit.main, params, check_mode=True)
+    assert ok
+    assert both['firewall']['findings'] == alone['findings']
+    assert both['firewall']['checks'] == alone['checks']
+    assert both['firewall']['peers'] == alone['peers']
+    # the engine did not answer: the swarm view says so instead of failing the node's audit
+    assert both['swarm_view']['view'] is None and 'Cannot connect' in both['swarm_view']['error']
+    assert 'engine_unreachable' in [f['id'] for f in both['findings']]
+    ok, without = run_main(monkeypatch, ipsec_audit.main, dict(params, firewall=None, swarm_view=False), check_mode=True)
+    assert ok and 'firewall' not in without and 'swarm_view' not in without
