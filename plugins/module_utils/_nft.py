@@ -285,6 +285,43 @@ def delete_batch():
     return {'nftables': [{'delete': {'table': {'family': TABLE_FAMILY, 'name': TABLE_NAME}}}]}
 
 
+BOOT_UNIT_PATH = '/etc/systemd/system/ironclad-swarm-firewall.service'
+
+_BOOT_UNIT = """\
+# Written by the ironclad.swarm.swarm_firewall module (boot_unit=true); edits are overwritten.
+# Loads the nftables table inet ironclad_swarm that the swarm_firewall module applied last,
+# before the network comes up and before Docker starts, and again whenever nftables.service
+# is restarted (Debian's /etc/nftables.conf starts with "flush ruleset").
+[Unit]
+Description=ironclad.swarm fence for the Docker Swarm ports (nftables table inet ironclad_swarm)
+Documentation=https://github.com/ironclad-swarm/ironclad.swarm/blob/main/docs/firewall.md
+DefaultDependencies=no
+Wants=network-pre.target
+Before=network-pre.target shutdown.target docker.service
+After=nftables.service
+PartOf=nftables.service
+Conflicts=shutdown.target
+ConditionPathExists={persist_file}
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart={nft} -j -f {persist_file}
+
+[Install]
+WantedBy=sysinit.target
+"""
+
+
+def boot_unit_text(persist_file, nft='/usr/sbin/nft'):
+    """The systemd unit that loads the persisted batch at boot (see docs/firewall.md)."""
+    for value, field in ((persist_file, 'persist_file'), (nft, 'nft')):
+        if not value.startswith('/') or any(c in value for c in ' \t\n%$\\"\''):
+            raise FieldError(field, '%r must be an absolute path without spaces, quotes, %% or $ '
+                                    '(systemd would read it differently)' % value)
+    return _BOOT_UNIT.format(persist_file=persist_file, nft=nft)
+
+
 def table_objects_from_batch(batch):
     """The table objects a replace_batch() adds (used to read back the persisted file)."""
     objs = []

@@ -110,14 +110,46 @@ options:
     default: -10
   persist:
     description:
-      - Write the applied table to O(persist_file) so that it is loaded again at boot (the
-        C(ironclad.swarm.firewall) role installs a systemd unit that runs C(nft -j -f) on it).
+      - Write the applied table to O(persist_file) so that it can be loaded again at boot, by the
+        unit of O(boot_unit).
+      - With O(boot_unit=true), V(false) removes O(persist_file) and the boot unit; the live table
+        stays until the next boot. With O(boot_unit=false), V(false) leaves O(persist_file) alone.
     type: bool
     default: true
   persist_file:
-    description: The JSON batch loaded at boot; this module owns it.
+    description:
+      - The JSON batch loaded at boot; this module owns it (mode 0600).
+      - An absolute path without spaces, quotes, V(%) or V($) when O(boot_unit=true), because the unit names it.
     type: path
     default: /etc/ironclad-swarm/firewall.json
+  boot_unit:
+    description:
+      - Also manage the systemd unit O(boot_unit_path) that loads O(persist_file) at boot, before
+        C(network-pre.target) and C(docker.service), after and with C(nftables.service) (C(PartOf=)),
+        in the same run and without further tasks.
+      - With O(persist=true) and O(state=present) the module writes the unit (mode 0644), runs
+        C(systemctl daemon-reload) only when the file changed, and C(systemctl enable) only when
+        C(systemctl is-enabled) does not say V(enabled).
+      - Otherwise (O(persist=false) or O(state=absent)) it disables the unit when it is enabled and
+        removes it and O(persist_file), then reloads systemd.
+      - C(daemon-reload) is skipped when systemd is not the running init (no C(/run/systemd/system)).
+    type: bool
+    default: false
+  boot_unit_path:
+    description: The boot unit's file; its name (the last component) is the unit's name for C(systemctl).
+    type: path
+    default: /etc/systemd/system/ironclad-swarm-firewall.service
+  on_missing_nft:
+    description:
+      - What to do when C(nft) is not on the host.
+      - V(fail) fails, saying to install the C(nftables) package.
+      - V(report) changes nothing (no table, no file, no unit) and returns RV(nftables_missing=true), so that
+        a play can install C(nftables) only where it is missing and call the module again, with no package
+        query on hosts that have it.
+      - Bad input fails either way, before C(nft) is looked for.
+    type: str
+    choices: [fail, report]
+    default: fail
 notes:
   - Docker 20.10 on Debian 12 writes its own rules through iptables-nft into tables C(ip filter) and
     C(ip nat). This module leaves them alone; M(ironclad.swarm.firewall_audit) reads them.
@@ -126,13 +158,16 @@ notes:
     another table drops.
 requirements:
   - C(nft) 0.9.1 or later (Debian package C(nftables)) on the managed host.
+  - C(systemctl) (systemd) on the managed host with O(boot_unit=true).
 attributes:
   check_mode:
     support: full
-    description: Computes the change and has C(nft --check) validate the batch, without applying it.
+    description:
+      - Computes the change and has C(nft --check) validate the batch, without applying it.
+      - With O(boot_unit=true) it asks C(systemctl is-enabled) and predicts the rest.
   diff_mode:
     support: full
-    description: Shows the table (and the persist file) before and after, as nft-like text.
+    description: Shows the table before and after as nft-like text, and the persist file and the boot unit.
   idempotent:
     support: full
     description: Compares the live table's canonical form with the desired one; C(changed) only on a difference.
@@ -170,9 +205,41 @@ EXAMPLES = r"""
       - {port: 443}
       - {port: 443, protocol: udp}
 
+- name: Fence, persist and load the fence at boot with the module's systemd unit, in one task
+  ironclad.swarm.swarm_firewall:
+    peers: "{{ swarm_addresses }}"
+    managers: "{{ swarm_manager_addresses }}"
+    boot_unit: true
+
+# No package query where nft is installed: install nftables only where the module says it is missing.
+- name: Fence the swarm ports where nft is installed
+  ironclad.swarm.swarm_firewall:
+    peers: "{{ swarm_addresses }}"
+    boot_unit: true
+    on_missing_nft: report
+  register: fence
+
+- name: Install nftables where nft is missing
+  ansible.builtin.apt:
+    name: nftables
+  when: fence.nftables_missing
+
+- name: Fence the swarm ports now that nft is installed
+  ironclad.swarm.swarm_firewall:
+    peers: "{{ swarm_addresses }}"
+    boot_unit: true
+  when: fence.nftables_missing
+
+- name: Keep the fence for now, but stop loading it at boot (removes the unit and the file)
+  ironclad.swarm.swarm_firewall:
+    peers: "{{ swarm_addresses }}"
+    persist: false
+    boot_unit: true
+
 - name: Remove the fence
   ironclad.swarm.swarm_firewall:
     state: absent
+    boot_unit: true
 """
 
 RETURN = r"""
@@ -202,6 +269,31 @@ persist_file:
   returned: when O(persist=true)
   type: str
   sample: /etc/ironclad-swarm/firewall.json
+boot_unit:
+  description: The boot unit after this run (in check mode, as it would be).
+  returned: when O(boot_unit=true) and nft is installed
+  type: dict
+  contains:
+    path:
+      description: The unit file, O(boot_unit_path).
+      type: str
+      sample: /etc/systemd/system/ironclad-swarm-firewall.service
+    state:
+      description: V(enabled) (the file is written and the unit enabled) or V(absent) (no file).
+      type: str
+      sample: enabled
+    actions:
+      description: What this run did to the unit, in order (V(written), V(enabled), V(disabled), V(removed)).
+      type: list
+      elements: str
+      sample: [written, enabled]
+nftables_missing:
+  description:
+    - V(true) when C(nft) is not on the host and O(on_missing_nft=report); nothing was changed and
+      RV(ruleset) is empty.
+  returned: always
+  type: bool
+  sample: false
 """
 
 import json
@@ -212,9 +304,11 @@ from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.ironclad.swarm.plugins.module_utils._files import sync_file
 from ansible_collections.ironclad.swarm.plugins.module_utils._nft import (
+    BOOT_UNIT_PATH,
     TABLE_FAMILY,
     TABLE_NAME,
     FieldError,
+    boot_unit_text,
     build_spec,
     canonical_table,
     delete_batch,
@@ -227,6 +321,7 @@ from ansible_collections.ironclad.swarm.plugins.module_utils._nft import (
     table_differences,
     table_objects,
 )
+from ansible_collections.ironclad.swarm.plugins.module_utils._systemd import Systemctl, sync_unit
 
 TABLE_LABEL = 'nft table %s %s' % (TABLE_FAMILY, TABLE_NAME)
 
@@ -237,6 +332,9 @@ class NftCli(object):
     def __init__(self, module):
         self.module = module
         self.nft = module.get_bin_path('nft', opt_dirs=['/usr/sbin', '/sbin'])
+
+    def installed(self):
+        return self.nft is not None
 
     def require(self):
         if self.nft is None:
@@ -265,11 +363,12 @@ class NftCli(object):
 
 class SwarmFirewall(object):
 
-    def __init__(self, module, nft=None):
+    def __init__(self, module, nft=None, systemctl=None):
         self.module = module
         self.params = module.params
         self.check_mode = module.check_mode
         self.nft = nft if nft is not None else NftCli(module)
+        self.systemctl = systemctl
         self.changed = False
         self.diff = []
 
@@ -291,6 +390,15 @@ class SwarmFirewall(object):
                                                         'task, while input_policy=drop: add it' % port))
         return spec
 
+    def unit_text(self):
+        """The boot unit's content, checked before anything is touched (None without boot_unit)."""
+        if not self.params['boot_unit']:
+            return None
+        try:
+            return boot_unit_text(self.params['persist_file'])
+        except FieldError as exc:
+            self.fail_field(exc)
+
     def ssh_connection_port(self):
         parts = os.environ.get('SSH_CONNECTION', '').split()
         if len(parts) == 4 and parts[3].isdigit():
@@ -303,9 +411,29 @@ class SwarmFirewall(object):
             self.changed = True
             self.diff.append(diff)
 
+    def boot_unit(self, content):
+        """Write and enable the unit (content), or disable and remove it (None)."""
+        if self.systemctl is None:
+            self.systemctl = Systemctl(self.module)
+        path = self.params['boot_unit_path']
+        done = sync_unit(self.module, self.systemctl, path, content)
+        if done.changed:
+            self.changed = True
+        if done.diff:
+            self.diff.append(done.diff)
+        return {'path': path, 'state': 'enabled' if content is not None else 'absent', 'actions': done.actions}
+
+    def nftables_missing(self):
+        """nft is not installed and on_missing_nft=report: change nothing, say so."""
+        self.module.exit_json(changed=False, nftables_missing=True, ruleset='', rules=0, elements=0,
+                              differences=['nft is not installed: the table was neither read nor applied'])
+
     def run(self):
         state = self.params['state']
         spec = self.spec() if state == 'present' else None
+        unit = self.unit_text() if state == 'present' and self.params['persist'] else None
+        if not self.nft.installed() and self.params['on_missing_nft'] == 'report':
+            self.nftables_missing()
         self.nft.require()
         live = self.nft.read_table()
         before = canonical_table(live)
@@ -331,15 +459,19 @@ class SwarmFirewall(object):
                         TABLE_FAMILY, TABLE_NAME, '; '.join(table_differences(now, after))))
 
         result = {}
-        if self.params['persist']:
+        if self.params['persist'] or self.params['boot_unit']:
+            # With boot_unit, persist=false means "no longer load it at boot": the file goes too.
             content = None
-            if state == 'present':
+            if state == 'present' and self.params['persist']:
                 content = json.dumps(batch, indent=1, sort_keys=True) + '\n'
             self.persist(content)
+        if self.params['persist']:
             result['persist_file'] = self.params['persist_file']
+        if self.params['boot_unit']:
+            result['boot_unit'] = self.boot_unit(unit)
 
         result.update(changed=self.changed, ruleset=render_table(after), rules=rule_count(after),
-                      elements=element_count(after), differences=differences)
+                      elements=element_count(after), differences=differences, nftables_missing=False)
         if self.module._diff and self.diff:
             result['diff'] = self.diff
         self.module.exit_json(**result)
@@ -361,6 +493,9 @@ ARGUMENT_SPEC = dict(
     priority=dict(type='int', default=-10),
     persist=dict(type='bool', default=True),
     persist_file=dict(type='path', default='/etc/ironclad-swarm/firewall.json'),
+    boot_unit=dict(type='bool', default=False),
+    boot_unit_path=dict(type='path', default=BOOT_UNIT_PATH),
+    on_missing_nft=dict(type='str', choices=['fail', 'report'], default='fail'),
 )
 
 
