@@ -286,6 +286,7 @@ def delete_batch():
 
 
 BOOT_UNIT_PATH = '/etc/systemd/system/ironclad-swarm-firewall.service'
+BOOT_UNIT_WANTED_BY = ('sysinit.target',)   # [Install] WantedBy= of the unit below
 
 _BOOT_UNIT = """\
 # Written by the ironclad.swarm.swarm_firewall module (boot_unit=true); edits are overwritten.

@@ -75,18 +75,28 @@ class Systemctl(object):
         self.run('disable', name)
 
 
-def sync_unit(module, systemctl, path, content):
+def dangling_links(path, wanted_by):
+    """The links `systemctl enable` made for the unit at path (its [Install] WantedBy= targets) that remain."""
+    name = os.path.basename(path)
+    links = [os.path.join(os.path.dirname(path), target + '.wants', name) for target in wanted_by]
+    return [link for link in links if os.path.lexists(link)]
+
+
+def sync_unit(module, systemctl, path, content, wanted_by=()):
     """Make the unit file at `path` hold `content` and be enabled; content None: disabled and removed.
 
     Returns a UnitResult. systemd reloads its units only when the file changed; the unit
     is enabled (or disabled) only when systemctl says it is not already. In check mode
-    nothing is written or run but `systemctl is-enabled`.
+    nothing is written or run but `systemctl is-enabled`. wanted_by lists the unit's
+    WantedBy= targets: a unit file deleted by hand leaves its links there (systemctl then
+    says not-found), and removal disables it all the same, so no dangling link stays.
     """
     result = UnitResult()
     name = os.path.basename(path)
     systemctl.require()
     if content is None:
-        if read_text(path) is not None and systemctl.is_enabled(name):
+        exists = read_text(path) is not None
+        if (exists and systemctl.is_enabled(name)) or (not exists and dangling_links(path, wanted_by)):
             result.did('disabled')
             if not module.check_mode:
                 systemctl.disable(name)

@@ -305,6 +305,7 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.ironclad.swarm.plugins.module_utils._files import sync_file
 from ansible_collections.ironclad.swarm.plugins.module_utils._nft import (
     BOOT_UNIT_PATH,
+    BOOT_UNIT_WANTED_BY,
     TABLE_FAMILY,
     TABLE_NAME,
     FieldError,
@@ -416,7 +417,7 @@ class SwarmFirewall(object):
         if self.systemctl is None:
             self.systemctl = Systemctl(self.module)
         path = self.params['boot_unit_path']
-        done = sync_unit(self.module, self.systemctl, path, content)
+        done = sync_unit(self.module, self.systemctl, path, content, BOOT_UNIT_WANTED_BY)
         if done.changed:
             self.changed = True
         if done.diff:

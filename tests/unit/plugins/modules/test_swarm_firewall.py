@@ -96,8 +96,14 @@ class FakeSystemd:
         if self.masked:
             return (1, 'masked\n', '') if verb == 'is-enabled' else (1, '', 'Failed to %s unit: Unit file /etc/systemd/system/%s '
                                                                             'is masked.\n' % (verb, name))
+        if verb == 'disable' and os.path.lexists(self.link(name)):
+            # systemd 257 removes the links of a unit whose file is gone, too
+            os.unlink(self.link(name))
+            return 0, '', 'Removed "%s".\n' % self.link(name)
         if self.unit_text(name) is None:
-            return 1, '', 'Failed to get unit file state for %s: No such file or directory\n' % name
+            if verb == 'is-enabled':
+                return 4, 'not-found\n', ''
+            return 1, '', 'Failed to %s unit: Unit %s does not exist\n' % (verb, name)
         if verb == 'is-enabled':
             return (0, 'enabled\n', '') if os.path.lexists(self.link(name)) else (1, 'disabled\n', '')
         if verb == 'enable':
@@ -105,8 +111,7 @@ class FakeSystemd:
             os.symlink(os.path.join(self.unit_dir, name), self.link(name))
             return 0, '', 'Created symlink %s -> %s.\n' % (self.link(name), os.path.join(self.unit_dir, name))
         if verb == 'disable':
-            os.unlink(self.link(name))
-            return 0, '', 'Removed "%s".\n' % self.link(name)
+            return 0, '', ''
         raise AssertionError('unexpected systemctl %r' % args)
 
 
@@ -290,8 +295,8 @@ def test_boot_unit_four_ways(monkeypatch, host):
         assert ok and not result['changed'] and 'diff' not in result
         assert result['boot_unit'] == {'path': host.unit, 'state': 'enabled', 'actions': []}
         # a re-run asks nft for the table and systemctl whether the unit is enabled, nothing else
-        assert [cmd[0][1:] for cmd in host.commands] == [['-j', 'list', 'table', 'inet', 'ironclad_swarm'],
-                                                          ['is-enabled', UNIT]]
+        expected = [['-j', 'list', 'table', 'inet', 'ironclad_swarm'], ['is-enabled', UNIT]]
+        assert [cmd[0][1:] for cmd in host.commands] == expected
 
 
 def test_deleted_unit_is_written_again_and_stays_enabled(monkeypatch, host):
@@ -357,6 +362,16 @@ def test_persist_off_disables_and_removes_unit_and_file(monkeypatch, host):
     ok, result = run_module(monkeypatch, host, booted(host))
     assert ok and result['changed'] and result['boot_unit']['actions'] == ['written', 'enabled']
     assert os.path.exists(host.unit) and os.path.exists(host.persist)
+
+
+def test_persist_off_after_the_unit_was_deleted_by_hand_leaves_no_link(monkeypatch, host):
+    run_module(monkeypatch, host, booted(host))
+    os.unlink(host.unit)
+    host.commands = []
+    ok, result = run_module(monkeypatch, host, booted(host, persist=False))
+    assert ok and result['changed'] and result['boot_unit']['actions'] == ['disabled']
+    assert systemctl_calls(host) == [['disable', UNIT]]
+    assert not os.path.lexists(host.systemd.link(UNIT)) and not os.path.exists(host.persist)
 
 
 def test_persist_off_without_boot_unit_leaves_the_file(monkeypatch, host):
