@@ -194,8 +194,8 @@ def test_shadowed_drop_behind_the_fences_own_vxlan_drop_is_medium(rec):
     _iptables.merge_into(rs, save)
     peers = [_nft.ipaddress.ip_network(a) for a in ('172.27.0.2', '172.27.0.3', '172.27.0.4')]
     audit = _fwaudit.Audit('lab-node', peers, peers[:1], _nft.ipaddress.ip_address('172.27.0.3'), False, 4789,
-                                 [_nft.ipaddress.ip_address('203.0.113.254')], rs, [('fwsec', 4097)],
-                                 _iptables.docker_vxlan_rules(save), None, None, False)
+                           [_nft.ipaddress.ip_address('203.0.113.254')], rs, [('fwsec', 4097)],
+                           _iptables.docker_vxlan_rules(save), None, None, False)
     audit.vxlan_checks()
     assert [(f['id'], f['severity']) for f in audit.findings] == [('vxlan_drop_shadowed', 'medium')]
     assert audit.findings[0]['rule'] == '-A INPUT -p udp -m udp --dport 4789 -j ACCEPT'
