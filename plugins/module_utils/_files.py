@@ -51,11 +51,70 @@ def sync_file(module, path, content, mode):
     try:
         if not os.path.isdir(directory):
             os.makedirs(directory, 0o755)
+    except (IOError, OSError) as exc:
+        module.fail_json(msg='Cannot write %s: %s' % (path, to_native(exc)))
+    write_atomically(module, path, content)
+    module.set_mode_if_different(path, mode, False)
+    return diff
+
+
+def write_atomically(module, path, content):
+    """Write content to path through a temporary file and module.atomic_move."""
+    try:
         fd, tmp = tempfile.mkstemp(dir=module.tmpdir)
         with os.fdopen(fd, 'wb') as handle:
             handle.write(to_bytes(content))
     except (IOError, OSError) as exc:
         module.fail_json(msg='Cannot write %s: %s' % (path, to_native(exc)))
     module.atomic_move(tmp, path)
-    module.set_mode_if_different(path, mode, False)
-    return diff
+
+
+def set_attributes(module, path, mode, owner=None, group=None):
+    """Give the existing path mode, owner and group (check mode: only tell). Returns a diff, or None when all matched."""
+    diff = {'before': {'path': path}, 'after': {'path': path}}
+    changed = False
+    if owner is not None:
+        changed = module.set_owner_if_different(path, owner, changed, diff)
+    if group is not None:
+        changed = module.set_group_if_different(path, group, changed, diff)
+    changed = module.set_mode_if_different(path, mode, changed, diff)
+    return diff if changed else None
+
+
+def ensure_directory(module, path, mode, owner=None, group=None):
+    """Make path a directory with mode, owner and group. Returns the diffs, an empty list when nothing changed.
+
+    Missing parents are created as well (mode 0755). In check mode only the diffs are computed.
+    """
+    if os.path.isdir(path):
+        diff = set_attributes(module, path, mode, owner, group)
+        return [diff] if diff else []
+    diff = {'before': {'path': path, 'state': 'absent'}, 'after': {'path': path, 'state': 'directory'}}
+    if module.check_mode:
+        return [diff]
+    try:
+        os.makedirs(path, 0o755)
+    except OSError as exc:
+        module.fail_json(msg='Cannot create the directory %s: %s' % (path, to_native(exc)))
+    set_attributes(module, path, mode, owner, group)
+    return [diff]
+
+
+def sync_owned_file(module, path, content, mode, owner=None, group=None):
+    """Make path hold content with mode, owner and group. Returns the diffs, an empty list when nothing changed.
+
+    Unlike sync_file, the attributes are put right even when the content already matches.
+    The content is written atomically; the directory must exist (see ensure_directory).
+    In check mode only the diffs are computed.
+    """
+    before = read_text(path)
+    diffs = []
+    if before != content:
+        diffs.append({'before_header': path, 'after_header': path, 'before': before or '', 'after': content})
+        if module.check_mode:
+            return diffs
+        write_atomically(module, path, content)
+    attributes = set_attributes(module, path, mode, owner, group)
+    if attributes:
+        diffs.append(attributes)
+    return diffs

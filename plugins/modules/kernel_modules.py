@@ -168,129 +168,19 @@ persisted:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.ironclad.swarm.plugins.module_utils._files import sync_file
-from ansible_collections.ironclad.swarm.plugins.module_utils._kernel import (
-    STATUS_LOADABLE,
-    STATUS_LOADED,
-    KernelState,
-    ModuleStatus,
-    parse_entry,
-    render_persist_file,
-    resolve_entries,
-)
+from ansible_collections.ironclad.swarm.plugins.module_utils._kernel import KernelModulesManager
 
 
-class KernelModulesManager(object):
-    """Classify the requested modules, then load and persist under state=present."""
-
-    def __init__(self, module, kernel=None):
-        self.module = module
-        self.check_mode = module.check_mode
-        self.params = module.params
-        self.kernel = kernel if kernel is not None else KernelState.from_system()
-        self.modprobe = module.get_bin_path('modprobe', opt_dirs=['/usr/sbin', '/sbin'])
-        self.changed = False
-        self.diff = None
-        self.loaded_now = set()
-
-    def _last_line(self, *texts):
-        for text in texts:
-            lines = [line.strip() for line in (text or '').splitlines() if line.strip()]
-            if lines:
-                return lines[-1]
-        return ''
-
-    def probe(self, name):
-        """Ask modprobe whether name can be loaded, without loading it."""
-        if self.modprobe is None:
-            return False, 'modprobe not found (install kmod)'
-        rc, out, err = self.module.run_command([self.modprobe, '--dry-run', '--verbose', name])
-        if rc == 0:
-            detail = self._last_line(out)
-            return True, 'modprobe --dry-run: %s' % detail if detail else 'modprobe --dry-run found it'
-        return False, 'modprobe --dry-run: %s' % (self._last_line(err, out) or 'exit code %d' % rc)
-
-    def load(self, status):
-        """Load a loadable module; returns its new status."""
-        if self.check_mode:
-            self.loaded_now.add(status.name)
-            return status
-        rc, out, err = self.module.run_command([self.modprobe, status.name])
-        if rc != 0:
-            reason = self._last_line(err, out) or 'exit code %d' % rc
-            self.module.warn('modprobe %s failed: %s' % (status.name, reason))
-            return ModuleStatus(status.name, 'missing', '%s; but modprobe %s failed: %s' % (status.source, status.name, reason))
-        self.loaded_now.add(status.name)
-        return ModuleStatus(status.name, STATUS_LOADED, 'loaded by modprobe')
-
-    def persist(self, names):
-        diff = sync_file(self.module, self.params['persist_file'], render_persist_file(names), '0644')
-        if diff:
-            self.changed = True
-            self.diff = diff
-
-    def run(self):
-        entries = []
-        for index, entry in enumerate(self.params['names']):
-            try:
-                entries.append(parse_entry(entry))
-            except ValueError as exc:
-                self.module.fail_json(msg='names[%d]: %s' % (index, to_native(exc)))
-        if not entries:
-            self.module.fail_json(msg='names is empty: give at least one kernel module name')
-
-        results = resolve_entries(entries, self.kernel, self.probe)
-        statuses = {}
-        for result in results:
-            for status in result.statuses:
-                statuses[status.name] = status
-
-        state = self.params['state']
-        if state == 'present':
-            for result in results:
-                chosen = result.chosen
-                if chosen is not None and chosen.status == STATUS_LOADABLE and chosen.name not in self.loaded_now:
-                    new = self.load(chosen)
-                    statuses[new.name] = new
-                    self.changed = True
-                    result.statuses = [new if s.name == new.name else s for s in result.statuses]
-                    result.chosen = new if new.present else None
-
-        response = {
-            'kernel_release': self.kernel.release,
-            'modules': dict(
-                (name, dict(status.as_dict(), loaded_now=name in self.loaded_now))
-                for name, status in statuses.items()),
-            'entries': [
-                {
-                    'entry': result.entry,
-                    'satisfied_by': result.chosen.name if result.chosen else None,
-                    'status': result.chosen.status if result.chosen else 'missing',
-                }
-                for result in results],
-            'missing': [result.entry for result in results if result.chosen is None],
-        }
-
-        if state == 'present' and self.params['persist']:
-            persisted = []
-            for result in results:
-                chosen = result.chosen
-                if chosen is not None and chosen.status in (STATUS_LOADED, STATUS_LOADABLE) and chosen.name not in persisted:
-                    persisted.append(chosen.name)
-            self.persist(persisted)
-            response['persist_file'] = self.params['persist_file']
-            response['persisted'] = persisted
-
-        if state == 'present' and response['missing']:
-            self.module.warn('The running kernel (%s) lacks %s' % (
-                self.kernel.release, ', '.join(response['missing'])))
-
-        response['changed'] = self.changed
-        if self.diff is not None and self.module._diff:
-            response['diff'] = self.diff
-        self.module.exit_json(**response)
+def run(module):
+    """Classify, load and persist as the parameters ask, then exit_json."""
+    params = module.params
+    manager = KernelModulesManager(module)
+    response = manager.run(params['names'], params['state'], params['persist'], params['persist_file'])
+    response['changed'] = manager.changed
+    if manager.diff is not None and module._diff:
+        response['diff'] = manager.diff
+    module.exit_json(**response)
 
 
 def main():
@@ -303,7 +193,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    KernelModulesManager(module).run()
+    run(module)
 
 
 if __name__ == '__main__':

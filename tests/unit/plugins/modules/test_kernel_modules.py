@@ -105,7 +105,7 @@ def run_module(monkeypatch, host, args, check_mode=False, diff=False):
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path',
                         lambda module, name, required=False, opt_dirs=None: host.modprobe)
     monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda module, msg: host.warnings.append(msg))
-    monkeypatch.setattr(kernel_modules.KernelState, 'from_system', classmethod(lambda cls: host.state()))
+    monkeypatch.setattr(_kernel.KernelState, 'from_system', classmethod(lambda cls: host.state()))
     ok, result = run_main(monkeypatch, kernel_modules.main, args, check_mode, diff)
     return ('ok' if ok else 'failed'), result
 
