@@ -40,7 +40,7 @@ export PY_COLORS := $(if $(CI),0,1)
 
 LAB_ARGS ?=
 
-.PHONY: help python venv collection host images lab lab-down lint sanity unit molecule test test-vm test-hcloud bench bench-compare bench-firewall bench-audit bench-vm clean
+.PHONY: help python venv collection host images lab lab-down lint sanity unit molecule test test-vm test-hcloud bench bench-compare bench-firewall bench-audit bench-scale bench-vm clean
 
 help:
 	@echo "make lab       start the local lab (1 manager + 2 workers, Debian SUITE=$(SUITE)) and build the swarm on it"
@@ -53,6 +53,7 @@ help:
 	@echo "make bench-compare  only site.yml vs the community.docker baseline (converge, whole site, same scope)"
 	@echo "make bench-firewall  apply time and rule count for 10 / 100 / 1,000 peers"
 	@echo "make bench-audit     read-only audit time on a 3- and a 5-node lab"
+	@echo "make bench-scale     the scale curve: converge, re-run and audit on 3, 6, 9 and 15 nodes, plotted"
 	@echo "make bench-vm        audit time and HTTP throughput plain vs encrypted on the VM lab"
 
 # Stops with advice when no Python 3.12+ was found.
@@ -160,6 +161,17 @@ bench-compare: venv collection images
 
 bench-audit: venv collection images
 	LAB_SUITE=$(SUITE) $(BIN)/python tests/bench/audit_bench.py --nodes 3 5
+
+# The scale curve (tests/bench/scale.py): a lab of each size in turn, 3 managers and the rest workers.
+# SCALE_ARGS="--nodes 3 6 --repeat 2" for a shorter run. Its plot needs matplotlib (requirements-bench.txt).
+SCALE_ARGS ?=
+$(VENV)/.installed-bench: requirements-bench.txt $(VENV)/.installed
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-bench.txt
+	touch $@
+
+bench-scale: LAB_SUITES = $(SUITE)
+bench-scale: venv collection images $(VENV)/.installed-bench
+	LAB_SUITE=$(SUITE) $(BIN)/python tests/bench/scale.py $(SCALE_ARGS)
 
 # Converges the VM lab (as `molecule converge -s encryption`), measures, then removes it.
 # No container images: the VMs carry their own (tests/vm/build-image.sh).
