@@ -91,17 +91,10 @@ options:
     type: str
     choices: [none, low, medium, high]
     default: none
-  docker_host:
-    description: The Docker Engine API to ask.
-    type: str
-    default: unix:///var/run/docker.sock
-  timeout:
-    description: Seconds to wait for an answer from the Docker Engine.
-    type: int
-    default: 60
+extends_documentation_fragment:
+  - ironclad.swarm.engine
 requirements:
   - C(ip) from iproute2 (C(ip xfrm), C(ip netns)); run as root.
-  - The Docker SDK for Python on the node (Debian package C(python3-docker)).
 notes:
   - iproute2 6.1 (Debian 12) accepts C(ip -j xfrm) but prints text all the same, so the module reads
     the text of C(ip xfrm policy) and C(ip -s xfrm state).

@@ -28,17 +28,8 @@ description:
     could be read and RV(error) says why the rest could not.
 author:
   - ironclad.swarm developers (@ironclad-swarm)
-options:
-  docker_host:
-    description: The Docker Engine API to ask.
-    type: str
-    default: unix:///var/run/docker.sock
-  timeout:
-    description: Seconds to wait for an answer from the Docker Engine.
-    type: int
-    default: 60
-requirements:
-  - The Docker SDK for Python on the node (Debian package C(python3-docker)).
+extends_documentation_fragment:
+  - ironclad.swarm.engine
 attributes:
   check_mode:
     support: full
