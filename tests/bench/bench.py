@@ -28,7 +28,7 @@ BIN = os.path.dirname(sys.executable)
 CONTROLLER_ONLY = {
     "set_fact", "debug", "assert", "fail", "include_role", "include_tasks", "import_role",
     "import_tasks", "add_host", "group_by", "meta", "validate_argument_spec", "include_vars", "pause",
-    "set_stats", "noop",
+    "set_stats", "noop", "audit_report",
 }
 
 
