@@ -30,16 +30,8 @@ author:
   - ironclad.swarm developers (@ironclad-swarm)
 extends_documentation_fragment:
   - ironclad.swarm.engine
+  - ironclad.swarm.read_only
 attributes:
-  check_mode:
-    support: full
-    description: Read-only; it runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is nothing to show.
-  idempotent:
-    support: full
-    description: Never changes anything; RV(ignore:changed) is always V(false).
   platform:
     support: full
     platforms: posix
