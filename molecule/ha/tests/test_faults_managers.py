@@ -134,6 +134,11 @@ def test_two_of_three_managers_stopped_quorum_lost(tmp):
     ids_before = sorted(managers_table(M1))
     controller.check_output("docker stop %s %s" % (M2, M3))
     try:
+        # As in the first test: audit once manager-1 has noticed (no leader, or both others unreachable).
+        # The audit reads the swarm in its first call per node, sooner than Raft may notice the loss.
+        wait_for(lambda: not managers_table(M1) or all(
+            managers_table(M1).get(m, {}).get("ManagerStatus") == "Unreachable" for m in (M2, M3)),
+            timeout=120, what="manager-1 to notice that quorum is lost")
         rc, report = audit(tmp)
         assert rc != 0
         check("two of three managers stopped", base, report, [
