@@ -17,8 +17,6 @@ __metaclass__ = type
 import time
 import traceback
 
-from ansible.module_utils.basic import missing_required_lib
-
 try:
     import docker
     from docker.errors import APIError, DockerException, NotFound
@@ -64,6 +62,8 @@ def explain(error):
 def connect(module):
     """An Engine for the module's docker_host, or fail_json with a message that says what is wrong."""
     if not HAS_DOCKER_SDK:
+        # Imported here: the rest of this file also serves the node agent, which runs without Ansible.
+        from ansible.module_utils.basic import missing_required_lib
         module.fail_json(
             msg=missing_required_lib('docker (the Docker SDK for Python; Debian package python3-docker)'),
             exception=DOCKER_SDK_IMPORT_ERROR)

@@ -17,7 +17,7 @@ __metaclass__ = type
 import os
 import tempfile
 
-from ansible.module_utils.common.text.converters import to_bytes, to_native
+# No import from Ansible: the node agent (_agent.py) runs this code without Ansible on the node.
 
 
 def read_text(path):
@@ -45,14 +45,14 @@ def sync_file(module, path, content, mode):
         try:
             os.unlink(path)
         except OSError as exc:
-            module.fail_json(msg='Cannot remove %s: %s' % (path, to_native(exc)))
+            module.fail_json(msg='Cannot remove %s: %s' % (path, exc))
         return diff
     directory = os.path.dirname(path) or '.'
     try:
         if not os.path.isdir(directory):
             os.makedirs(directory, 0o755)
     except (IOError, OSError) as exc:
-        module.fail_json(msg='Cannot write %s: %s' % (path, to_native(exc)))
+        module.fail_json(msg='Cannot write %s: %s' % (path, exc))
     write_atomically(module, path, content)
     module.set_mode_if_different(path, mode, False)
     return diff
@@ -63,9 +63,9 @@ def write_atomically(module, path, content):
     try:
         fd, tmp = tempfile.mkstemp(dir=module.tmpdir)
         with os.fdopen(fd, 'wb') as handle:
-            handle.write(to_bytes(content))
+            handle.write(content.encode('utf-8') if not isinstance(content, bytes) else content)
     except (IOError, OSError) as exc:
-        module.fail_json(msg='Cannot write %s: %s' % (path, to_native(exc)))
+        module.fail_json(msg='Cannot write %s: %s' % (path, exc))
     module.atomic_move(tmp, path)
 
 
@@ -95,7 +95,7 @@ def ensure_directory(module, path, mode, owner=None, group=None):
     try:
         os.makedirs(path, 0o755)
     except OSError as exc:
-        module.fail_json(msg='Cannot create the directory %s: %s' % (path, to_native(exc)))
+        module.fail_json(msg='Cannot create the directory %s: %s' % (path, exc))
     set_attributes(module, path, mode, owner, group)
     return [diff]
 

@@ -16,7 +16,6 @@ import json
 import os
 import socket
 
-from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.ironclad.swarm.plugins.module_utils._iptables import (
     docker_vxlan_rules,
@@ -58,6 +57,7 @@ FIREWALL_ARGUMENT_SPEC = dict(
     encrypted_vnis=dict(type='list', elements='int'),
     expect_table=dict(type='bool', default=True),
     persist_file=dict(type='path', default='/etc/ironclad-swarm/firewall.json'),
+    boot_unit=dict(type='str', default='ironclad-swarm-firewall.service'),
 )
 
 
@@ -128,7 +128,7 @@ class Audit(object):
 
     def __init__(self, node, peers, managers, node_address, manager, data_path_port, non_peers,
                  ruleset, vnis, docker_rules, table_live, table_expected, expect_table, docker_backend=None,
-                 docker_tables=()):
+                 docker_tables=(), boot_unit=None):
         self.node = node
         self.peers = peers
         self.managers = managers
@@ -144,6 +144,8 @@ class Audit(object):
         self.expect_table = expect_table
         self.docker_backend = docker_backend
         self.docker_tables = list(docker_tables)
+        # (unit name, what `systemctl is-enabled` said) when the fence is persisted, else None.
+        self.boot_unit = boot_unit
         self.findings = []
         self.checks = []
 
@@ -300,8 +302,32 @@ class Audit(object):
                 self.find('table_modified', 'medium', 'The table inet ironclad_swarm differs from what was applied '
                           '(edited by hand?): %s. Run the firewall role (site.yml) again to restore it.' % '; '.join(diffs))
 
+    def boot_checks(self):
+        if self.boot_unit is None:
+            return
+        name, state = self.boot_unit
+        if state not in ('enabled', 'enabled-runtime', 'static', 'alias', 'indirect', 'generated'):
+            self.find('boot_unit_disabled', 'high', 'The fence is persisted, but %s, which loads it at boot, is %s: '
+                      'after the next reboot this node comes up unfenced. Run the firewall role (site.yml --tags '
+                      'firewall) again, or systemctl enable %s.' % (name, state or 'not installed', name))
+
+    def fence_state(self):
+        """The fence in three facts, for the agent's metrics: loaded, as applied, loaded at boot (None: unknown)."""
+        matches = None
+        if self.table_live is not None and self.table_expected is not None:
+            matches = not table_differences(self.table_live, self.table_expected)
+        elif self.table_live is None:
+            matches = False
+        ids = set(f['id'] for f in self.findings)
+        return {'table_present': self.table_live is not None, 'table_matches': matches,
+                'boot_unit': None if self.boot_unit is None else self.boot_unit[1],
+                'boot_unit_enabled': None if self.boot_unit is None else 'boot_unit_disabled' not in ids,
+                'vxlan_cleartext_drop': not ids.intersection(('vxlan_drop_missing', 'vxlan_drop_shadowed'))
+                if self.vnis else None}
+
     def run(self):
         self.table_checks()
+        self.boot_checks()
         self.backend_checks()
         if not self.peers:
             self.find('no_peers', 'medium', 'No peer addresses: none given and none in the table or the persist file; '
@@ -323,14 +349,17 @@ class FirewallAuditModule(object):
         self.module = module
         self.params = params if params is not None else module.params
 
-    def run_tool(self, argv, optional=False):
-        binary = self.module.get_bin_path(argv[0], opt_dirs=['/usr/sbin', '/sbin'])
+    def run_tool(self, argv, optional=False, any_rc=False):
+        """The tool's output; None when optional and missing or failing. any_rc: the output whatever the exit code."""
+        binary = self.module.get_bin_path(argv[0], opt_dirs=['/usr/sbin', '/sbin', '/usr/bin', '/bin'])
         if binary is None:
             if optional:
                 return None
             self.module.fail_json(msg='%s not found on the host: install %s.' % (
                 argv[0], 'nftables' if argv[0] == 'nft' else argv[0]))
         rc, out, err = self.module.run_command([binary] + argv[1:])
+        if any_rc:
+            return out
         if rc != 0:
             if optional:
                 return None
@@ -367,7 +396,7 @@ class FirewallAuditModule(object):
                 with open(p['persist_file']) as handle:
                     expected_objects = table_objects_from_batch(json.load(handle))
             except (IOError, OSError, ValueError) as exc:
-                self.module.warn('Cannot read %s: %s' % (p['persist_file'], to_native(exc)))
+                self.module.warn('Cannot read %s: %s' % (p['persist_file'], exc))
 
         source = live if live is not None else expected_objects
         if not peers and source:
@@ -404,14 +433,22 @@ class FirewallAuditModule(object):
         if backend is None and docker_tables:
             backend = 'nftables'
 
+        boot_unit = None
+        if p.get('boot_unit') and expected_objects is not None:
+            state = self.run_tool(['systemctl', 'is-enabled', p['boot_unit']], optional=True, any_rc=True)
+            boot_unit = (p['boot_unit'], (state or '').strip() or None)
+            if state is None:
+                boot_unit = None
+
         audit = Audit(socket.gethostname(), peers, managers, node_address, manager, p['data_path_port'], non_peers,
                       ruleset, vnis, docker_rules, canonical_table(live), canonical_table(expected_objects),
-                      p['expect_table'], backend, docker_tables)
+                      p['expect_table'], backend, docker_tables, boot_unit)
         findings = audit.run()
         summary = dict((s, len([f for f in findings if f['severity'] == s])) for s in SEVERITIES)
         result = dict(changed=False, findings=findings, checks=audit.checks, summary=summary,
                       peers=[str(n) if n.prefixlen != n.max_prefixlen else str(n.network_address) for n in peers],
-                      encrypted_vnis=[item[1] for item in vnis], docker_firewall_backend=backend)
+                      encrypted_vnis=[item[1] for item in vnis], docker_firewall_backend=backend,
+                      fence=audit.fence_state())
         return result
 
     @staticmethod

@@ -649,6 +649,16 @@ def parse_xfrm_states(text):
     return states
 
 
+def parse_xfrm_stat(text):
+    """/proc/net/xfrm_stat -> {counter name: int}, such as {'XfrmInNoStates': 5}."""
+    counters = {}
+    for line in (text or '').splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            counters[parts[0]] = int(parts[1])
+    return counters
+
+
 # The usability probe: add an ESP SA in a network namespace made for the
 # purpose, then delete the namespace (and with it the SA). Only the kernel's
 # answer to a real SA is conclusive: /proc/crypto lists loaded algorithms only,

@@ -84,6 +84,13 @@ options:
         compared with it to spot hand edits. A missing file skips that check.
     type: path
     default: /etc/ironclad-swarm/firewall.json
+  boot_unit:
+    description:
+      - The systemd unit that loads O(persist_file) at boot. When O(persist_file) exists and this unit is not
+        enabled, the node comes up unfenced after its next reboot, which is reported as C(boot_unit_disabled)
+        (high). An empty string skips the check.
+    type: str
+    default: ironclad-swarm-firewall.service
   fail_on:
     description:
       - Fail when a finding of this severity or higher exists. V(none) never fails.
@@ -219,6 +226,27 @@ docker_firewall_backend:
   returned: always
   type: str
   sample: iptables
+fence:
+  description:
+    - The fence in a few facts, as the node agent exports them.
+  returned: always
+  type: dict
+  contains:
+    table_present:
+      description: The table C(inet ironclad_swarm) is loaded.
+      type: bool
+    table_matches:
+      description: The loaded table is the one in O(persist_file); V(null) when there is no such file.
+      type: bool
+    boot_unit:
+      description: What C(systemctl is-enabled) says of O(boot_unit); V(null) when not checked.
+      type: str
+    boot_unit_enabled:
+      description: The boot unit loads the fence at boot; V(null) when not checked.
+      type: bool
+    vxlan_cleartext_drop:
+      description: Unencrypted VXLAN of the encrypted networks is dropped; V(null) when no encrypted network is joined.
+      type: bool
 summary:
   description: Number of findings per severity.
   returned: always

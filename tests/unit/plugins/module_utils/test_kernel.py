@@ -403,3 +403,15 @@ class TestXfrmStates:
         assert (policy['src'], policy['dst'], policy['dport'], policy['dir'], policy['mark']) == (
             '192.0.2.12', '192.0.2.11', 4789, 'out', '0xd0c4e3/0xffffffff')
         assert policy['tmpl'][0]['spi'] == 0x4d2c1a01
+
+
+def test_xfrm_stat_of_a_lab_node():
+    """/proc/net/xfrm_stat recorded on a lab node; XfrmInNoStates is what an SPI with no state raises (moby#51798)."""
+    here = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'xfrm', 'lab-xfrm_stat')
+    with open(here) as handle:
+        text = handle.read()
+    stat = k.parse_xfrm_stat(text)
+    assert len(stat) >= 20 and stat['XfrmInNoStates'] == 0 and stat['XfrmOutNoStates'] == 0
+    raised = text.replace('XfrmInNoStates          \t0', 'XfrmInNoStates          \t10')
+    assert k.parse_xfrm_stat(raised)['XfrmInNoStates'] == 10
+    assert k.parse_xfrm_stat('') == {} and k.parse_xfrm_stat('garbage line here\n') == {}

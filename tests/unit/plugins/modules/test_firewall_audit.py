@@ -16,7 +16,7 @@ import pytest
 
 from ansible.module_utils import basic
 
-from ansible_collections.ironclad.swarm.plugins.module_utils import _fwaudit
+from ansible_collections.ironclad.swarm.plugins.module_utils import _fwaudit, _nodeaudit
 from ansible_collections.ironclad.swarm.plugins.modules import firewall_audit, ipsec_audit
 from module_harness import run_main
 from recordings import Recording, versions
@@ -37,6 +37,8 @@ class FakeNode:
         self.save = rec.text(save) if save else None
         self.networks = rec.text(networks)
         self.commands = []
+        # What `systemctl is-enabled` says of the fence's boot unit, and its exit code.
+        self.boot = ('enabled', 0)
 
     def run_command(self, args):
         assert isinstance(args, list)
@@ -51,6 +53,10 @@ class FakeNode:
             return 1, '', 'ip6tables-save: not recorded'
         if tool == 'ip':
             return 0, self.rec.text('worker-ip-addr.json'), ''
+        if tool == 'systemctl':
+            assert args[1:] == ['is-enabled', 'ironclad-swarm-firewall.service']
+            said, rc = getattr(self, 'boot', ('enabled', 0))
+            return rc, said + '\n', ''
         if args[1:3] == ['info', '--format']:
             assert args[3] == '{{json .FirewallBackend}}'
             return 0, self.backend(), ''
@@ -347,7 +353,7 @@ class NodeForBothAudits(FakeNode):
 
 class EngineDown:
     def __init__(self, *args, **kwargs):
-        raise ipsec_audit.EngineError('Cannot connect to the Docker daemon (recorded lab node: not asked)')
+        raise _nodeaudit.EngineError('Cannot connect to the Docker daemon (recorded lab node: not asked)')
 
 
 @pytest.mark.parametrize('rec', RECORDINGS)
@@ -362,9 +368,9 @@ def test_ipsec_audit_firewall_option_gives_the_same_audit_in_one_call(monkeypatc
     assert ok and alone['findings'], 'each situation has findings, so the comparison can fail'
     node = NodeForBothAudits(rec, ruleset, save)
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, a, **kw: node.run_command(a))
-    monkeypatch.setattr(ipsec_audit, 'Engine', EngineDown)
-    monkeypatch.setattr(ipsec_audit, 'HAS_DOCKER_SDK', True)
-    monkeypatch.setattr(ipsec_audit.socket, 'gethostname', lambda: 'lab-node')
+    monkeypatch.setattr(_nodeaudit, 'Engine', EngineDown)
+    monkeypatch.setattr(_nodeaudit, 'HAS_DOCKER_SDK', True)
+    monkeypatch.setattr(_nodeaudit.socket, 'gethostname', lambda: 'lab-node')
     params = {'probe_kernel': False, 'node_checks': False, 'swarm_view': True,
               'firewall': {'persist_file': str(tmp_path / 'firewall.json')}}
     ok, both = run_main(monkeypatch, ipsec_audit.main, params, check_mode=True)
@@ -377,3 +383,28 @@ def test_ipsec_audit_firewall_option_gives_the_same_audit_in_one_call(monkeypatc
     assert 'engine_unreachable' in [f['id'] for f in both['findings']]
     ok, without = run_main(monkeypatch, ipsec_audit.main, dict(params, firewall=None, swarm_view=False), check_mode=True)
     assert ok and 'firewall' not in without and 'swarm_view' not in without
+
+
+@pytest.mark.parametrize('said, rc', [('disabled', 1), ('masked', 1), ('', 1)])
+def test_a_fence_not_loaded_at_boot_is_high(monkeypatch, tmp_path, said, rc):
+    """systemctl disable ironclad-swarm-firewall.service: the node comes up unfenced at its next boot."""
+    node = FakeNode(RECORDINGS[-1].values[0], 'manager-fenced.json', 'manager-fenced.iptables-save', 'manager-networks.json')
+    node.boot = (said, rc)
+    ok, result = audit(monkeypatch, node, tmp_path)
+    assert ok
+    found = [f for f in result['findings'] if f['id'] == 'boot_unit_disabled']
+    assert [f['severity'] for f in found] == ['high']
+    assert (said or 'not installed') in found[0]['reason'] and 'site.yml --tags firewall' in found[0]['reason']
+    assert result['fence'] == {'table_present': True, 'table_matches': True, 'boot_unit': said or None,
+                               'boot_unit_enabled': False, 'vxlan_cleartext_drop': result['fence']['vxlan_cleartext_drop']}
+
+
+def test_the_boot_unit_is_checked_only_when_the_fence_is_persisted(monkeypatch, tmp_path):
+    node = FakeNode(RECORDINGS[-1].values[0], 'manager-fenced.json', 'manager-fenced.iptables-save', 'manager-networks.json')
+    node.boot = ('disabled', 1)
+    ok, result = audit(monkeypatch, node, tmp_path, persist_file=str(tmp_path / 'absent.json'))
+    assert ok and 'boot_unit_disabled' not in [f['id'] for f in result['findings']]
+    assert not [c for c in node.commands if os.path.basename(c[0]) == 'systemctl']
+    assert result['fence']['boot_unit'] is None and result['fence']['boot_unit_enabled'] is None
+    ok, result = audit(monkeypatch, node, tmp_path, boot_unit='')
+    assert ok and 'boot_unit_disabled' not in [f['id'] for f in result['findings']]

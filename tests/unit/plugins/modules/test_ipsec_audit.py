@@ -19,6 +19,7 @@ import pytest
 from ansible.module_utils import basic
 
 from ansible_collections.ironclad.swarm.plugins.module_utils import _kernel
+from ansible_collections.ironclad.swarm.plugins.module_utils import _nodeaudit
 from ansible_collections.ironclad.swarm.plugins.modules import ipsec_audit
 from module_harness import run_main
 
@@ -55,6 +56,8 @@ class XfrmLab:
         return [self.json(node, 'network-%s.json' % self.network)[0]]
 
 
+# /proc/net/xfrm_stat of a lab node (kernel 6.18): every counter 0.
+LAB_XFRM_STAT = _kernel.parse_xfrm_stat(recorded('lab-xfrm_stat'))
 FW_ADDRESSES = {'manager-1': '172.27.0.2', 'worker-1': '172.27.0.3', 'worker-2': '172.27.0.4'}
 XFRM_LABS = [XfrmLab('20.10', XFRM, 'enc1', ADDRESSES)] + [
     XfrmLab(version, os.path.join(XFRM, 'docker-%s' % version), 'fwsec', FW_ADDRESSES) for version in ('26.1', '28.5')]
@@ -131,10 +134,11 @@ def lab_kernel(tmp_path):
 def run_module(monkeypatch, node, engine, kernel, **params):
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, a, **kw: node.run_command(a))
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda module, name, *a, **kw: '/usr/sbin/' + name)
-    monkeypatch.setattr(ipsec_audit, 'Engine', lambda *a, **kw: engine)
-    monkeypatch.setattr(ipsec_audit, 'HAS_DOCKER_SDK', True)
-    monkeypatch.setattr(ipsec_audit.KernelState, 'from_system', classmethod(lambda cls: kernel))
-    monkeypatch.setattr(ipsec_audit.socket, 'gethostname', lambda: 'lab-node')
+    monkeypatch.setattr(_nodeaudit, 'Engine', lambda *a, **kw: engine)
+    monkeypatch.setattr(_nodeaudit, 'HAS_DOCKER_SDK', True)
+    monkeypatch.setattr(_nodeaudit.KernelState, 'from_system', classmethod(lambda cls: kernel))
+    monkeypatch.setattr(_nodeaudit.socket, 'gethostname', lambda: 'lab-node')
+    monkeypatch.setattr(_nodeaudit, 'XFRM_STAT', os.path.join(XFRM, 'lab-xfrm_stat'))
     return run_main(monkeypatch, ipsec_audit.main, params, check_mode=True)
 
 
@@ -170,7 +174,7 @@ def test_lab_kernel_without_esp_is_high_per_encrypted_network(monkeypatch, lab_k
         # Docker installed its policies; the kernel refused the SAs.
         assert peer['policy'] is True and peer['sa_out'] is False and peer['sa_in'] is False
         assert peer['status'] == 'no SA (kernel lacks ESP)'
-    assert result['xfrm'] == {'policies': 2, 'states': 0}
+    assert result['xfrm'] == {'policies': 2, 'states': 0, 'sas': [], 'stat': LAB_XFRM_STAT}
     assert result['summary'] == {'high': 2, 'medium': 1, 'low': 0}
 
 
@@ -246,7 +250,7 @@ class TestAuditLogic:
         policies = None if policies_text is None else _kernel.parse_xfrm_policies(policies_text)
         states = None if states_text is None else _kernel.parse_xfrm_states(states_text)
         networks = [(lab.network, lab.networks(node)[0])]
-        return ipsec_audit.IpsecAudit(node, lab.addresses[node], kernel, networks, policies, states, port).run()
+        return _nodeaudit.IpsecAudit(node, lab.addresses[node], kernel, networks, policies, states, port).run()
 
     def test_esp_kernel_but_no_sa_is_a_pair_finding_each_way(self, lab):
         report, findings = self.audit(lab, 'worker-1', lab.text('worker-1', 'policy.txt'), '', self.kernel_with_esp)
@@ -286,7 +290,7 @@ class TestWithRealSas:
     def audit(self, states_file, port=4789):
         policies = _kernel.parse_xfrm_policies(recorded('vm-netns-policy.txt'))
         states = _kernel.parse_xfrm_states(recorded(states_file))
-        return ipsec_audit.IpsecAudit('vm2', '192.0.2.12', self.kernel, [('enc1', self.network)], policies, states,
+        return _nodeaudit.IpsecAudit('vm2', '192.0.2.12', self.kernel, [('enc1', self.network)], policies, states,
                                       port).run()
 
     def test_sa_both_ways_and_policy_is_clean(self):
@@ -295,12 +299,12 @@ class TestWithRealSas:
         (peer,) = report[0]['peers']
         assert peer == {'address': '192.0.2.11', 'policy': True, 'sa_out': True, 'sa_in': True,
                         'spis_out': ['0x4d2c1a01'], 'spis_in': ['0x5e3d2b02'], 'bytes_out': 0, 'bytes_in': 0,
-                        'status': 'ok'}
+                        'packets_out': 0, 'packets_in': 0, 'status': 'ok'}
 
     def test_same_sas_seen_from_the_other_node(self):
         policies = []  # the other node's policy was not recorded: only the SAs are judged here
         states = _kernel.parse_xfrm_states(recorded('vm-netns-state-s.txt'))
-        report, findings = ipsec_audit.IpsecAudit('vm1', '192.0.2.11', self.kernel, [('enc1', self.network)],
+        report, findings = _nodeaudit.IpsecAudit('vm1', '192.0.2.11', self.kernel, [('enc1', self.network)],
                                                   policies, states, 4789).run()
         (peer,) = report[0]['peers']
         assert (peer['sa_out'], peer['sa_in'], peer['spis_out'], peer['spis_in']) == (
@@ -323,7 +327,7 @@ class TestDockerSasOnTheVmLab:
             states = [s for s in states if (s['src'], s['dst']) != drop]
         network = recorded_json('%s-docker-network-vm-enc.json' % node)[0]
         assert recorded_json('%s-docker-info-swarm.json' % node)['NodeAddr'] == VM_ADDRESSES[node]
-        return ipsec_audit.IpsecAudit(node, VM_ADDRESSES[node], self.kernel, [('vm-enc', network)], policies, states,
+        return _nodeaudit.IpsecAudit(node, VM_ADDRESSES[node], self.kernel, [('vm-enc', network)], policies, states,
                                       4789).run()
 
     @pytest.mark.parametrize('node', sorted(VM_ADDRESSES))
@@ -375,7 +379,7 @@ class TestDockerSasPerSuite:
             states = [s for s in states if (s['src'], s['dst']) != drop]
         network = json.loads(suite_recorded(suite, '%s-docker-network-vm-enc.json' % node))[0]
         assert json.loads(suite_recorded(suite, '%s-docker-info-swarm.json' % node))['NodeAddr'] == VM_ADDRESSES[node]
-        return ipsec_audit.IpsecAudit(node, VM_ADDRESSES[node], self.kernel, [('vm-enc', network)], policies, states,
+        return _nodeaudit.IpsecAudit(node, VM_ADDRESSES[node], self.kernel, [('vm-enc', network)], policies, states,
                                       4789).run()
 
     def test_recorded_on_the_engine_it_claims(self, suite):
