@@ -257,8 +257,11 @@ class IpsecAudit(object):
 
 class NodeAudit(object):
 
-    def __init__(self, module, kernel_state=None, engine=None):
+    def __init__(self, module, kernel_state=None, engine=None, probe=None):
+        """probe: an earlier probe's verdict (esp, aes_gcm, detail, esp_detail, aes_gcm_detail), used when
+        probe_kernel is false: the agent probes at boot and hourly, not on every run."""
         self.module = module
+        self.earlier_probe = probe
         self.params = module.params
         self.kernel_state = kernel_state
         self.engine = engine
@@ -293,10 +296,12 @@ class NodeAudit(object):
                 modules[status.name] = status.as_dict()
         kernel = {'release': state.release, 'esp': None, 'aes_gcm': None, 'probe': '', 'esp_detail': '',
                   'aes_gcm_detail': '', 'modules': modules}
+        probe = self.earlier_probe
         if self.params['probe_kernel']:
             probe = probe_esp(self.run_ip, 'ironclad-audit-%d' % os.getpid())
-            kernel.update(esp=probe['esp'], aes_gcm=probe['aes_gcm'], probe=probe['detail'],
-                          esp_detail=probe['esp_detail'], aes_gcm_detail=probe['aes_gcm_detail'])
+        if probe:
+            kernel.update(esp=probe.get('esp'), aes_gcm=probe.get('aes_gcm'), probe=probe.get('detail') or '',
+                          esp_detail=probe.get('esp_detail') or '', aes_gcm_detail=probe.get('aes_gcm_detail') or '')
         return kernel
 
     def xfrm(self):
