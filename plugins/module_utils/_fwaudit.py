@@ -159,9 +159,10 @@ class Audit(object):
                 finding['peer'] = peers[0]
         self.findings.append(finding)
 
-    def ask(self, label, packet, expected):
+    def ask(self, label, packet, expected, flow=None, peer=None):
+        """Evaluate one imagined packet; the record names the flow and the peer so that reports match on them."""
         verdict = evaluate(self.ruleset, packet)
-        record = dict(verdict.as_dict(), check=label, expected=expected)
+        record = dict(verdict.as_dict(), check=label, expected=expected, flow=flow, peer=peer)
         self.checks.append(record)
         return verdict
 
@@ -172,17 +173,17 @@ class Audit(object):
 
     def peer_checks(self):
         swarm = [
-            ('esp_blocked', 'ESP (IP protocol 50)', 'esp', None, True,
+            ('esp_blocked', 'esp', 'ESP (IP protocol 50)', 'esp', None, True,
              'encrypted overlay networks carry no traffic between them'),
-            ('gossip_blocked', 'TCP 7946', 'tcp', GOSSIP_PORT, False, 'gossip between nodes fails'),
-            ('gossip_blocked', 'UDP 7946', 'udp', GOSSIP_PORT, False, 'gossip between nodes fails'),
-            ('data_path_blocked', 'UDP %d (VXLAN out of IPsec)' % self.port, 'udp', self.port, True,
+            ('gossip_blocked', 'gossip_tcp', 'TCP 7946', 'tcp', GOSSIP_PORT, False, 'gossip between nodes fails'),
+            ('gossip_blocked', 'gossip_udp', 'UDP 7946', 'udp', GOSSIP_PORT, False, 'gossip between nodes fails'),
+            ('data_path_blocked', 'data_path', 'UDP %d (VXLAN out of IPsec)' % self.port, 'udp', self.port, True,
              'overlay networks carry no traffic between them'),
         ]
         if self.manager:
-            swarm.append(('control_blocked', 'TCP 2377', 'tcp', CONTROL_PORT, False,
+            swarm.append(('control_blocked', 'control', 'TCP 2377', 'tcp', CONTROL_PORT, False,
                           'nodes cannot join or reach this manager'))
-        for fid, what, proto, port, ipsec, effect in swarm:
+        for fid, flow, what, proto, port, ipsec, effect in swarm:
             blocked, unsure = [], []
             decided = None
             for net in self.peers:
@@ -190,7 +191,7 @@ class Audit(object):
                 if source == self.node_address:
                     continue
                 packet = Packet(source, self.daddr_for(source), proto, port, ipsec=ipsec)
-                verdict = self.ask('%s from peer %s' % (what, source), packet, 'accept')
+                verdict = self.ask('%s from peer %s' % (what, source), packet, 'accept', flow, str(source))
                 if verdict.accepted is False:
                     blocked.append(str(source))
                     decided = decided or verdict

@@ -193,6 +193,14 @@ checks:
     expected:
       description: V(accept) or V(drop).
       type: str
+    flow:
+      description:
+        - For a check from a peer, the swarm flow asked about (V(esp), V(data_path), V(gossip_tcp), V(gossip_udp),
+          V(control)); V(null) for the other checks. The audit report matches checks to peers on C(flow) and C(peer).
+      type: str
+    peer:
+      description: For a check from a peer, the peer's address; V(null) for the other checks.
+      type: str
     accepted:
       description: V(true), V(false), or V(null) when a rule that cannot be evaluated may decide.
       type: bool

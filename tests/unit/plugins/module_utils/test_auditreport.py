@@ -1,0 +1,120 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ironclad.swarm contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The audit report built in Python (_auditreport.py) on what Docker 26.1 programmed on the trixie VM lab
+(fixtures/xfrm/trixie: three VMs with real ESP SAs, network vm-enc), with the faults of issue 18 injected into
+the recorded SAs: one SA's SPI changed on the receiver (moby#51798), and packets sent that never arrive."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+
+import pytest
+
+from ansible_collections.ironclad.swarm.plugins.module_utils import _auditreport, _kernel, _nodeaudit
+
+XFRM = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'xfrm', 'trixie')
+VMS = {'vm1': '192.0.2.11', 'vm2': '192.0.2.12', 'vm3': '192.0.2.13'}
+KERNEL = {'esp': True, 'aes_gcm': True, 'probe': 'an ESP SA with rfc4106(gcm(aes)) was accepted', 'modules': {}}
+
+
+def recorded(name):
+    with open(os.path.join(XFRM, name)) as handle:
+        return handle.read()
+
+
+def vm_states(node):
+    return _kernel.parse_xfrm_states(recorded('%s-docker-state-s.txt' % node))
+
+
+def result(node, states=None):
+    """What ipsec_audit returns for one VM (the parts the report reads)."""
+    states = vm_states(node) if states is None else states
+    policies = _kernel.parse_xfrm_policies(recorded('%s-docker-policy.txt' % node))
+    network = json.loads(recorded('%s-docker-network-vm-enc.json' % node))[0]
+    audit = _nodeaudit.IpsecAudit(node, VMS[node], KERNEL, [('vm-enc', network)], policies, states, 4789)
+    report, findings = audit.run()
+    return {'node': node, 'node_address': VMS[node], 'networks': report, 'findings': findings, 'kernel': KERNEL,
+            'xfrm': {'sas': audit.swarm_sas(report)}, 'swarm': {'state': 'active'}}
+
+
+def build(results):
+    return _auditreport.report_data(sorted(VMS), results, ['vm1'])
+
+
+def out_spi(results, sender, receiver):
+    (sa,) = [s for s in results[sender]['xfrm']['sas'] if s['direction'] == 'out' and s['dst'] == VMS[receiver]]
+    return int(sa['spi'], 16)
+
+
+@pytest.fixture
+def healthy():
+    return dict((node, result(node)) for node in VMS)
+
+
+def test_the_healthy_vm_lab_has_no_pair_finding_and_every_cell_ok(healthy):
+    report = build(healthy)
+    assert _auditreport.pair_findings(sorted(healthy.items())) == []
+    assert report['schema_version'] == 1 and report['networks'] == ['vm-enc']
+    (matrix,) = report['matrices']
+    cells = [c for row in matrix['rows'] for c in row['cells'] if not c.get('self')]
+    assert len(cells) == 6 and all(c['ok'] and c['status'] == 'ok' for c in cells)
+
+
+def test_an_spi_the_receiver_does_not_know_is_a_mismatch_on_that_pair_only(healthy):
+    """The fault tried on the VM lab: vm2's inbound SA from vm3 replaced by the same key under another SPI."""
+    spi = out_spi(healthy, 'vm3', 'vm2')
+    states = [dict(s, spi=0x0badf00d) if (s['src'], s['dst'], s['spi']) == (VMS['vm3'], VMS['vm2'], spi) else s
+              for s in vm_states('vm2')]
+    faulty = dict(healthy, vm2=result('vm2', states))
+    assert faulty['vm2']['findings'] == [], 'vm2 alone still has an SA in from vm3: no single node can see this'
+    report = build(faulty)
+    pairs = [f for f in report['findings'] if f['id'] in ('spi_mismatch', 'esp_black_hole')]
+    assert [(f['id'], f['severity'], f['node'], f['peer'], f['network']) for f in pairs] == [
+        ('spi_mismatch', 'high', 'vm3', 'vm2', 'vm-enc')]
+    assert pairs[0]['peer_address'] == VMS['vm2'] and '0x%08x' % spi in pairs[0]['reason']
+    assert 'moby#51798' in pairs[0]['reason']
+    rows = dict((r['node'], dict((c['peer'], c) for c in r['cells'])) for r in report['matrices'][0]['rows'])
+    assert rows['vm3']['vm2']['ok'] is False and 'unknown to the peer' in rows['vm3']['vm2']['status']
+    assert rows['vm2']['vm3']['ok'] is True and rows['vm1']['vm2']['ok'] is True
+
+
+def test_packets_sent_and_never_received_are_a_black_hole(healthy):
+    spi = out_spi(healthy, 'vm1', 'vm3')
+    sent = [dict(s, packets=250, bytes=30000) if (s['dst'], s['spi']) == (VMS['vm3'], spi) else s
+            for s in vm_states('vm1')]
+    faulty = dict(healthy, vm1=result('vm1', sent))
+    pairs = _auditreport.pair_findings(sorted(faulty.items()))
+    assert [(f['id'], f['node'], f['peer']) for f in pairs] == [('esp_black_hole', 'vm1', VMS['vm3'])]
+    assert 'IP protocol 50' in pairs[0]['reason']
+    # The same packets counted on arrival: no finding.
+    received = [dict(s, packets=250) if (s['src'], s['spi']) == (VMS['vm1'], spi) else s for s in vm_states('vm3')]
+    faulty['vm3'] = result('vm3', received)
+    assert _auditreport.pair_findings(sorted(faulty.items())) == []
+    # Below the threshold: a few packets in flight are not a black hole.
+    few = [dict(s, packets=_auditreport.BLACK_HOLE_PACKETS - 1) if (s['dst'], s['spi']) == (VMS['vm3'], spi) else s
+           for s in vm_states('vm1')]
+    assert _auditreport.pair_findings(sorted(dict(healthy, vm1=result('vm1', few)).items())) == []
+
+
+def test_a_node_not_audited_is_named_and_judges_no_pair(healthy):
+    results = dict(healthy, vm2={'msg': 'unreachable'})
+    report = build(results)
+    assert ('audit_failed', 'vm2') in [(f['id'], f['node']) for f in report['findings']]
+    assert not [f for f in report['findings'] if f['id'] in ('spi_mismatch', 'esp_black_hole')]
+    assert report['kernels']['vm2'] == {}
+
+
+def test_firewall_checks_are_matched_to_peers_by_flow_and_address(healthy):
+    results = copy.deepcopy(healthy)
+    results['vm1']['firewall'] = {'findings': [], 'checks': [
+        {'flow': 'esp', 'peer': VMS['vm2'], 'accepted': False, 'check': 'ESP (IP protocol 50) from peer 192.0.2.12'},
+        {'flow': 'data_path', 'peer': VMS['vm2'], 'accepted': True, 'check': 'UDP 4789 from peer 192.0.2.12'},
+        {'flow': 'esp', 'peer': VMS['vm3'], 'accepted': True, 'check': 'ESP (IP protocol 50) from peer 192.0.2.13'}]}
+    rows = dict((r['node'], dict((c['peer'], c) for c in r['cells'])) for r in build(results)['matrices'][0]['rows'])
+    assert (rows['vm1']['vm2']['fw_esp'], rows['vm1']['vm2']['fw_data'], rows['vm1']['vm2']['ok']) == (False, True, False)
+    assert (rows['vm1']['vm3']['fw_esp'], rows['vm1']['vm3']['fw_data'], rows['vm1']['vm3']['ok']) == (True, None, True)
+    assert rows['vm2']['vm1']['fw_esp'] is None, 'vm2 has no firewall result: not checked'
