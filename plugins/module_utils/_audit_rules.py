@@ -20,6 +20,8 @@ __metaclass__ = type
 import re
 import datetime
 
+from ansible_collections.ironclad.swarm.plugins.module_utils._findings import check as catalogued
+
 SEVERITIES = ('low', 'medium', 'high')
 WILDCARDS = ('0.0.0.0', '::')
 ROOT_USERS = ('', 'root', '0', '0:0', 'root:root', 'root:0', '0:root')
@@ -31,7 +33,7 @@ KERNEL_CRYPTO = ('kernel_no_esp', 'kernel_no_aes_gcm')
 
 
 def _finding(fid, severity, reason, node=None, peer=None, network=None, **extra):
-    item = {'id': fid, 'severity': severity, 'node': node, 'peer': peer, 'network': network,
+    item = {'id': catalogued(fid, severity), 'severity': severity, 'node': node, 'peer': peer, 'network': network,
             'source': 'swarm_audit', 'reason': reason}
     item.update(extra)
     return item

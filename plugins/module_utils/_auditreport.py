@@ -19,6 +19,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ironclad.swarm.plugins.module_utils._audit_rules import SEVERITIES, SwarmJudge
+from ansible_collections.ironclad.swarm.plugins.module_utils._findings import check as catalogued
 
 SCHEMA_VERSION = 1
 # An out SA that has carried at least this many packets while the peer's SA with the same SPI has received
@@ -63,7 +64,7 @@ def pair_findings(nodes):
             for network in shared_networks(result, sa['dst']):
                 if not same:
                     findings.append({
-                        'id': 'spi_mismatch', 'severity': 'high', 'node': host, 'peer': sa['dst'], 'network': network,
+                        'id': catalogued('spi_mismatch', 'high'), 'severity': 'high', 'node': host, 'peer': sa['dst'], 'network': network,
                         'source': 'ipsec_audit', 'spi': sa['spi'],
                         'reason': '%s sends to %s with SPI %s, but %s has no inbound SA with that SPI (it has %s): '
                                   'every packet from %s to %s on encrypted network %s is dropped on arrival '
@@ -74,7 +75,7 @@ def pair_findings(nodes):
                                                         network)})
                 elif (sa.get('packets') or 0) >= BLACK_HOLE_PACKETS and all(not s.get('packets') for s in same):
                     findings.append({
-                        'id': 'esp_black_hole', 'severity': 'high', 'node': host, 'peer': sa['dst'], 'network': network,
+                        'id': catalogued('esp_black_hole', 'high'), 'severity': 'high', 'node': host, 'peer': sa['dst'], 'network': network,
                         'source': 'ipsec_audit', 'spi': sa['spi'],
                         'reason': '%s has sent %d ESP packets to %s with SPI %s, and %s has received none with it: '
                                   'encrypted traffic on network %s is lost on the way. Check that IP protocol 50 is '
@@ -157,7 +158,7 @@ def report_data(hosts, results, managers, names=None, probe=None, probe_findings
     for host in hosts:
         result = results.get(host) or {}
         if result.get('findings') is None:
-            findings.append({'id': 'audit_failed', 'severity': 'high', 'node': host, 'peer': None, 'network': None,
+            findings.append({'id': catalogued('audit_failed', 'high'), 'severity': 'high', 'node': host, 'peer': None, 'network': None,
                              'source': 'ipsec_audit', 'reason': 'The IPsec audit did not run on this host: %s'
                              % (result.get('msg') or 'host unreachable or failed earlier')})
             continue

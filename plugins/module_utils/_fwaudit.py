@@ -17,6 +17,7 @@ import os
 import socket
 
 
+from ansible_collections.ironclad.swarm.plugins.module_utils._findings import check as catalogued
 from ansible_collections.ironclad.swarm.plugins.module_utils._iptables import (
     docker_vxlan_rules,
     merge_into,
@@ -150,7 +151,7 @@ class Audit(object):
         self.checks = []
 
     def find(self, fid, severity, reason, rule=None, peers=None):
-        finding = {'id': fid, 'severity': severity, 'node': self.node, 'reason': reason}
+        finding = {'id': catalogued(fid, severity), 'severity': severity, 'node': self.node, 'reason': reason}
         if rule:
             finding['rule'] = rule
         if peers:

@@ -28,6 +28,7 @@ from ansible_collections.ironclad.swarm.plugins.module_utils._docker import (
     explain,
 )
 from ansible_collections.ironclad.swarm.plugins.module_utils._files import read_text
+from ansible_collections.ironclad.swarm.plugins.module_utils._findings import check as catalogued
 from ansible_collections.ironclad.swarm.plugins.module_utils._fwaudit import FIREWALL_ARGUMENT_SPEC, FirewallAuditModule
 from ansible_collections.ironclad.swarm.plugins.module_utils._nodefacts import gather as gather_node_facts
 from ansible_collections.ironclad.swarm.plugins.module_utils._swarmview import read as read_swarm_view
@@ -90,7 +91,7 @@ class IpsecAudit(object):
         self.findings = []
 
     def find(self, fid, severity, reason, network=None, peer=None):
-        self.findings.append({'id': fid, 'severity': severity, 'node': self.node, 'peer': peer,
+        self.findings.append({'id': catalogued(fid, severity), 'severity': severity, 'node': self.node, 'peer': peer,
                               'network': network, 'reason': reason})
 
     def module_status(self, name):
@@ -394,12 +395,12 @@ class NodeAudit(object):
         audit = IpsecAudit(node, address, kernel, networks, policies, states, p['data_path_port'], error)
         report, findings = audit.run()
         if error is None and address is None and self.swarm_state['state'] == 'locked':
-            findings.insert(0, {'id': 'manager_locked', 'severity': 'high', 'node': node, 'peer': None, 'network': None,
+            findings.insert(0, {'id': catalogued('manager_locked', 'high'), 'severity': 'high', 'node': node, 'peer': None, 'network': None,
                                 'reason': 'This manager is locked (autolock): its engine cannot take part in the swarm '
                                           'until it is unlocked. Run site.yml with the unlock key as the vault-encrypted '
                                           'variable cluster_unlock_key, or docker swarm unlock on the node.'})
         elif error is None and address is None:
-            findings.insert(0, {'id': 'not_in_swarm', 'severity': 'high', 'node': node, 'peer': None, 'network': None,
+            findings.insert(0, {'id': catalogued('not_in_swarm', 'high'), 'severity': 'high', 'node': node, 'peer': None, 'network': None,
                                 'reason': 'This node is not an active swarm member, so it takes part in no overlay '
                                           'network. Run the cluster role (site.yml).'})
         summary = dict((s, len([f for f in findings if f['severity'] == s])) for s in SEVERITIES)

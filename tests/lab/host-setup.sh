@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepare this machine to run the ironclad.swarm lab and tests:
-# a Docker Engine answering on /var/run/docker.sock and the host tools the
-# lab image build needs. Safe to run again: it only acts on what is missing.
+# a Docker Engine answering on /var/run/docker.sock, the host tools the
+# lab image build needs, and promtool (the alert rules' tests, from Debian's
+# prometheus package). Safe to run again: it only acts on what is missing.
 set -euo pipefail
 
 log() { printf '[host-setup] %s\n' "$*"; }
@@ -12,6 +13,7 @@ command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
 command -v rsync >/dev/null 2>&1 || need_pkgs+=(rsync)
 command -v shellcheck >/dev/null 2>&1 || need_pkgs+=(shellcheck)
 command -v git >/dev/null 2>&1 || need_pkgs+=(git)
+command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)
 
 if ((${#need_pkgs[@]})); then
     if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
@@ -21,7 +23,27 @@ if ((${#need_pkgs[@]})); then
     log "installing ${need_pkgs[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
+    # No service starts during the install: only promtool is wanted from prometheus, whose postinst
+    # would start a Prometheus server (and fail the install where no init system can start it);
+    # Docker is started below. A policy-rc.d already in place (container images have one) is kept.
+    own_policy=
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        own_policy=/usr/sbin/policy-rc.d
+        trap 'rm -f "$own_policy"' EXIT
+        printf '#!/bin/sh\n# tests/lab/host-setup.sh: no service starts during its install\nexit 101\n' >"$own_policy"
+        chmod 755 "$own_policy"
+    fi
     apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+    if [[ -n $own_policy ]]; then
+        rm -f "$own_policy"
+        trap - EXIT
+    fi
+    if [[ " ${need_pkgs[*]} " == *" prometheus "* ]]; then
+        # Nor at boot: the package enables its server.
+        deb-systemd-helper disable prometheus.service >/dev/null 2>&1 || true
+        update-rc.d prometheus disable >/dev/null 2>&1 || true
+        log "promtool: $(promtool --version 2>&1 | head -n 1)"
+    fi
 fi
 
 docker_answers() { timeout 10 docker version >/dev/null 2>&1; }
