@@ -40,7 +40,7 @@ export PY_COLORS := $(if $(CI),0,1)
 
 LAB_ARGS ?=
 
-.PHONY: help python venv collection host images lab lab-down lint sanity unit molecule test test-vm test-hcloud bench bench-compare bench-firewall bench-audit bench-scale bench-vm clean
+.PHONY: help python venv collection host images lab lab-down lint sanity unit molecule test test-vm test-hcloud bench bench-compare bench-firewall bench-audit bench-scale bench-agent bench-vm clean
 
 help:
 	@echo "make lab       start the local lab (1 manager + 2 workers, Debian SUITE=$(SUITE)) and build the swarm on it"
@@ -54,6 +54,7 @@ help:
 	@echo "make bench-firewall  apply time and rule count for 10 / 100 / 1,000 peers"
 	@echo "make bench-audit     read-only audit time on a 3- and a 5-node lab"
 	@echo "make bench-scale     the scale curve: converge, re-run and audit on 3, 6, 9 and 15 nodes, plotted"
+	@echo "make bench-agent     the node agent's CPU, wall time and peak RSS per run on labs of 3 and 15 nodes"
 	@echo "make bench-vm        audit time and HTTP throughput plain vs encrypted on the VM lab"
 
 # Stops with advice when no Python 3.12+ was found.
@@ -172,6 +173,12 @@ $(VENV)/.installed-bench: requirements-bench.txt $(VENV)/.installed
 bench-scale: LAB_SUITES = $(SUITE)
 bench-scale: venv collection images $(VENV)/.installed-bench
 	LAB_SUITE=$(SUITE) $(BIN)/python tests/bench/scale.py $(SCALE_ARGS)
+
+# The node agent's cost per run (tests/bench/agent_bench.py): AGENT_ARGS="--nodes 3 --runs 5" for a shorter run.
+AGENT_ARGS ?=
+bench-agent: LAB_SUITES = $(SUITE)
+bench-agent: venv collection images
+	LAB_SUITE=$(SUITE) $(BIN)/python tests/bench/agent_bench.py $(AGENT_ARGS)
 
 # Converges the VM lab (as `molecule converge -s encryption`), measures, then removes it.
 # No container images: the VMs carry their own (tests/vm/build-image.sh).
