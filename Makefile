@@ -86,7 +86,7 @@ images: host
 lab: LAB_SUITES = $(SUITE)
 lab: venv collection images
 	$(BIN)/ansible-playbook -i localhost, playbooks/lab.yml -e lab_suite=$(SUITE) \
-	  -e lab_inventory_file=$(CURDIR)/.build/lab-inventory.yml $(LAB_ARGS)
+	  -e lab_inventory_file=$(CURDIR)/.build/lab-inventory.yml -e @tests/lab/demo-vars.yml $(LAB_ARGS)
 
 lab-down: venv collection host
 	$(BIN)/ansible-playbook -i localhost, playbooks/lab.yml -e lab_state=absent $(LAB_ARGS)

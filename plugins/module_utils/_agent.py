@@ -176,8 +176,8 @@ def judge(config, result):
         item.update(node=node, source='firewall_audit')
     settings = dict(config['settings'])
     if not config['manager']:
-        accept = settings.get('accept') or []
-        return [f for f in own if f['id'] not in accept and '%s@%s' % (f['id'], node) not in accept], None
+        me = [{'host': node, 'role': 'worker', 'names': [node, result.get('node_address')], 'result': result}]
+        return SwarmJudge(me, None, node, None, config['declared_networks'], settings).run_host(own)['findings'], None
     swarm = result.get('swarm_view') or {}
     judged = SwarmJudge(swarm_hosts(node, result), swarm.get('view'), node, swarm.get('error'),
                         config['declared_networks'], settings).run(own)

@@ -312,30 +312,35 @@ class SwarmJudge(object):
         shared = []
         for entry in self.hosts:
             result = entry.get('result') or {}
-            facts = result.get('node_facts') or {}
             host = entry['host']
-            if entry['role'] == 'manager':
-                wild = [a for a in facts.get('management_listeners') or [] if a in WILDCARDS]
-                if wild:
-                    self.add('listen_all_interfaces', 'medium', 'The swarm management port 2377 listens on %s, every '
-                             'interface of the host, not only the swarm\'s address: bind it to the advertise address '
-                             '(the cluster role does, for nodes that join from now on; a node that already joined keeps '
-                             'its listener until it leaves and joins again).' % ', '.join(wild), node=host)
-            dates = cert_dates(facts.get('node_cert'))
-            if dates and (dates[1] - self.now).days < int(self.settings.get('node_cert_warn_days', 7)):
-                self.add('node_cert_expiring', 'high', 'The node\'s swarm certificate expires on %s: the swarm renews '
-                         'certificates well before that, so this node is not renewing (is it cut off from the managers?).'
-                         % dates[1].strftime('%Y-%m-%d'), node=host)
+            self.host_checks(entry)
             if result.get('node_address') and self.readable():
                 for node in self.view.get('nodes') or []:
                     if self.host_of(node) == host and node.get('address') == result.get('node_address'):
                         shared.append(host)
-            self.daemon_checks(host, facts)
         if shared:
             self.add('data_path_shared', 'low', 'The overlay data path uses the same address as the swarm\'s management '
                      'traffic on %s. On hosts with one public interface no other path exists; encryption of every '
                      'overlay network is what protects the data path. With a second interface, set '
                      'cluster_data_path_addr.' % ', '.join(shared), node=self.view_host, nodes=shared)
+
+    def host_checks(self, entry):
+        """What one host's own facts say: 2377 on every interface, its certificate, its daemon."""
+        facts = (entry.get('result') or {}).get('node_facts') or {}
+        host = entry['host']
+        if entry['role'] == 'manager':
+            wild = [a for a in facts.get('management_listeners') or [] if a in WILDCARDS]
+            if wild:
+                self.add('listen_all_interfaces', 'medium', 'The swarm management port 2377 listens on %s, every '
+                         'interface of the host, not only the swarm\'s address: bind it to the advertise address '
+                         '(the cluster role does, for nodes that join from now on; a node that already joined keeps '
+                         'its listener until it leaves and joins again).' % ', '.join(wild), node=host)
+        dates = cert_dates(facts.get('node_cert'))
+        if dates and (dates[1] - self.now).days < int(self.settings.get('node_cert_warn_days', 7)):
+            self.add('node_cert_expiring', 'high', 'The node\'s swarm certificate expires on %s: the swarm renews '
+                     'certificates well before that, so this node is not renewing (is it cut off from the managers?).'
+                     % dates[1].strftime('%Y-%m-%d'), node=host)
+        self.daemon_checks(host, facts)
 
     def daemon_checks(self, host, facts):
         daemon = facts.get('daemon') or {}
@@ -387,6 +392,18 @@ class SwarmJudge(object):
             out.append(item)
         return out
 
+    def _split(self, every):
+        accept = self.settings.get('accept') or []
+        return [f for f in every if not accepted(f, accept)], [f for f in every if accepted(f, accept)]
+
+    def run_host(self, findings):
+        """The judgement a node can make of itself without the swarm's view (the agent on a worker): its own
+        facts (host_checks) and the kernel's severity against the declaration."""
+        for entry in self.hosts:
+            self.host_checks(entry)
+        kept, accepted_ = self._split(self.kernel(findings) + self.findings)
+        return {'findings': kept, 'accepted': accepted_}
+
     def run(self, findings):
         self.quorum = None
         self.network_table = []
@@ -395,11 +412,10 @@ class SwarmJudge(object):
         live = self.networks()
         self.services(live)
         self.settings_checks()
-        accept = self.settings.get('accept') or []
-        every = self.kernel(findings) + self.findings
+        kept, accepted_ = self._split(self.kernel(findings) + self.findings)
         return {
-            'findings': [f for f in every if not accepted(f, accept)],
-            'accepted': [f for f in every if accepted(f, accept)],
+            'findings': kept,
+            'accepted': accepted_,
             'networks': self.network_table,
             'services': self.service_table,
             'swarm': {'reader': self.view_host, 'error': self.view_error, 'quorum': self.quorum,

@@ -182,3 +182,18 @@ def test_a_failed_run_keeps_the_last_success_and_says_why(tmp_path, monkeypatch)
     found = samples(metrics, tmp_path)
     assert found['ironclad_swarm_agent_last_success_timestamp_seconds'] == [({}, 42.0)]
     assert found['ironclad_swarm_agent_last_run_timestamp_seconds'] == [({}, 51.0)]
+
+
+def test_a_worker_judges_its_own_daemon_and_the_kernel_against_the_declaration(tmp_path):
+    """Without the swarm's view a worker still makes the audit's host checks (the socket, the daemon) and lifts
+    the kernel's findings to high when an encrypted network is declared, as audit.yml does."""
+    result = copy.deepcopy(recorded('worker-1'))
+    result['node_facts']['socket']['mode'] = '0666'
+    findings, swarm = _agent.judge(config(tmp_path), result)
+    assert swarm is None
+    assert [f['severity'] for f in findings if f['id'] == 'docker_sock_open'] == ['high']
+    assert [f['severity'] for f in findings if f['id'] == 'kernel_no_esp'] == ['medium']
+    findings, _ = _agent.judge(config(tmp_path, declared_networks=[{'name': 'db'}]), result)
+    assert [f['severity'] for f in findings if f['id'] == 'kernel_no_esp'] == ['high']
+    findings, _ = _agent.judge(config(tmp_path, declared_networks=[{'name': 'web', 'encrypted': False}]), result)
+    assert [f['severity'] for f in findings if f['id'] == 'kernel_no_esp'] == ['medium']
