@@ -97,7 +97,7 @@ def run_audit_playbook(report_dir, *extra, inventories=()):
             for host, host_result in task["hosts"].items():
                 if (host_result.get("failed") or host_result.get("unreachable")) and not host_result.get("ignore_errors"):
                     print("task failed (a test may expect it): %s on %s: %s" % (task["task"]["name"], host, host_result.get("msg")))
-            if task["task"]["name"].endswith("Report | Gather the results of every node"):
+            if task["task"]["name"].endswith("Report | Build the report from the results of every node"):
                 for host_result in task["hosts"].values():
                     report = host_result.get("ansible_facts", {}).get("audit_report", report)
     return result.returncode, report, data["stats"]
@@ -108,3 +108,52 @@ def matrix_cells(report, network):
     matrix = [m for m in report["matrices"] if m["network"] == network]
     assert matrix, "no matrix for %s in %s" % (network, [m["network"] for m in report["matrices"]])
     return [(row["node"], cell) for row in matrix[0]["rows"] for cell in row["cells"] if not cell.get("self")]
+
+
+# The node agent (watch role). molecule's default scenario runs it every WATCH_INTERVAL seconds behind
+# Debian's node_exporter; a fault must show in its metrics within two intervals.
+WATCH_INTERVAL = 10
+WATCH_FLIP_S = 2 * WATCH_INTERVAL + 5  # two intervals, and the run's own time and the scrape
+
+
+def node_address(node):
+    """The node container's address on the lab network (the controller reaches it there)."""
+    out = subprocess.run(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", node],
+                         text=True, capture_output=True, check=True).stdout.split()
+    return out[0]
+
+
+def scrape(node):
+    """node_exporter's /metrics on the node, over the lab network: {metric name: [(labels, value)]} of the
+    agent's ironclad_swarm_* series; {} when nothing answers."""
+    import urllib.request  # pylint: disable=import-outside-toplevel
+    from prometheus_client.parser import text_string_to_metric_families  # pylint: disable=import-outside-toplevel
+    try:
+        with urllib.request.urlopen("http://%s:9100/metrics" % node_address(node), timeout=10) as answer:
+            text = answer.read().decode("utf-8")
+    except OSError:
+        return {}
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name.startswith("ironclad_swarm_"):
+                found.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return found
+
+
+def agent_findings(samples):
+    """The agent's findings in a scrape: {(id, network, peer)}."""
+    return set((labels["id"], labels.get("network") or None, labels.get("peer") or None)
+               for labels, value in samples.get("ironclad_swarm_finding", []) if value == 1)
+
+
+def gauge(samples, name):
+    """The value of an unlabelled ironclad_swarm_ gauge, or None."""
+    values = [value for labels, value in samples.get("ironclad_swarm_" + name, []) if not labels]
+    return values[0] if values else None
+
+
+def wait_agent(node, predicate, what):
+    """Wait until the agent's metrics on node satisfy predicate(samples): at most two agent intervals."""
+    return wait_for(lambda: predicate(scrape(node)), timeout=WATCH_FLIP_S, interval=1,
+                    what="the agent on %s: %s (within 2 intervals of %d s)" % (node, what, WATCH_INTERVAL))

@@ -26,7 +26,7 @@ import tempfile
 
 import pytest
 import testinfra
-from labtest import LAB, LAB_SUITE, node_run, run_audit_playbook, run_site, wait_for
+from labtest import LAB, LAB_SUITE, agent_findings, gauge, node_run, run_audit_playbook, run_site, wait_agent, wait_for
 
 pytestmark = pytest.mark.skipif(LAB_SUITE != (os.environ.get("FAULT_SUITE") or "trixie"),
                                 reason="the fault catalogue runs on FAULT_SUITE only")
@@ -41,6 +41,12 @@ AUDIT_ARGS = ("-e", json.dumps({"audit_accept": ["service_image_mutable"], "audi
 KERNEL_IDS = ("kernel_no_esp", "kernel_no_aes_gcm", "kernel_no_xfrm_user", "kernel_no_vxlan", "kernel_no_u32",
               "kernel_no_ip_vs")
 RESULTS = {}
+# What the node agent cannot know: it has no inventory.
+AGENT_BLIND = ("node_not_in_inventory", "node_foreign_swarm")
+# Judged from the swarm's view: the agent on the manager raises them.
+SWARM_IDS = ("network_not_encrypted", "network_missing", "network_undeclared", "service_plain_cross_node",
+             "service_env_secret", "service_root", "service_image_mutable", "ingress_plain_published", "node_down",
+             "manager_unreachable", "quorum_lost", "engine_version_skew")
 
 
 def key(f):
@@ -77,6 +83,29 @@ def check_flagged(name, base, report, expected):
                      "new": sorted(list(k) for k in new)}
     assert not missing, "%s: not flagged: %s; new findings: %s" % (name, missing, sorted(new))
     assert not extra, "%s: flagged besides the fault: %s" % (name, extra)
+    agent_agrees(name, expected)
+
+
+def agent_watched(expected):
+    """[(node whose agent must say it, id, network)] for the faults the agent can see."""
+    return [(MANAGER if p["id"] in SWARM_IDS else p["node"], p["id"], p.get("network"))
+            for p in expected if not p.get("optional") and p["id"] not in AGENT_BLIND]
+
+
+def agent_agrees(name, expected):
+    """The node agent flags what ipsec_audit flagged, on the same node, within two of its intervals."""
+    for node, fid, network in agent_watched(expected):
+        wait_agent(node, lambda m: any(f[0] == fid and (network is None or f[1] == network) for f in agent_findings(m)),
+                   "finding %s%s" % (fid, " on network %s" % network if network else ""))
+    RESULTS[name]["agent"] = "agrees"
+
+
+def agent_cleared(name):
+    """Once site.yml has repaired the fault, the agent's finding clears within two intervals."""
+    for node, fid, network in agent_watched(RESULTS[name]["expected"]):
+        wait_agent(node, lambda m: m and not any(f[0] == fid and (network is None or f[1] == network)
+                                                 for f in agent_findings(m)), "finding %s cleared" % fid)
+    RESULTS[name]["agent_cleared"] = True
 
 
 def check_repaired(name, base, tmp, result, *inventories):
@@ -85,6 +114,7 @@ def check_repaired(name, base, tmp, result, *inventories):
     left = sorted(keys(report) - base)
     RESULTS[name]["repaired"] = not left
     assert not left, "%s: still flagged after site.yml: %s" % (name, left)
+    agent_cleared(name)
     return report
 
 
@@ -195,8 +225,31 @@ def test_foreign_address_added_to_the_peer_set(tmp, base):
     check_flagged("a foreign address in the peer set", base, report, [{"id": "table_modified", "node": WORKER1}])
     reason = [f["reason"] for f in report["findings"] if f["id"] == "table_modified"][0]
     assert "198.51.100.7" in reason, reason
+    wait_agent(WORKER1, lambda m: gauge(m, "fence_table_matches") == 0, "fence_table_matches 0")
     check_repaired("a foreign address in the peer set", base, tmp, run_site("--tags", "firewall"))
     assert "198.51.100.7" not in on(WORKER1, "nft list set inet ironclad_swarm peers4").stdout
+
+
+def test_fence_boot_unit_disabled(tmp, base):
+    """systemctl disable by hand: the fence would not come back at the next boot."""
+    on(WORKER1, "systemctl disable ironclad-swarm-firewall.service")
+    check_flagged("the fence's boot unit disabled", base, audit(tmp), [{"id": "boot_unit_disabled", "node": WORKER1}])
+    wait_agent(WORKER1, lambda m: gauge(m, "fence_boot_unit_enabled") == 0, "fence_boot_unit_enabled 0")
+    check_repaired("the fence's boot unit disabled", base, tmp, run_site("--tags", "firewall"))
+    assert on(WORKER1, "systemctl is-enabled ironclad-swarm-firewall.service").stdout.strip() == "enabled"
+    wait_agent(WORKER1, lambda m: gauge(m, "fence_boot_unit_enabled") == 1, "fence_boot_unit_enabled 1")
+
+
+def test_fence_table_deleted(tmp, base):
+    on(WORKER2, "nft delete table inet ironclad_swarm")
+    # Without the fence the swarm ports are as open as the rest of the ruleset leaves them.
+    exposed = [{"id": i, "node": WORKER2, "optional": True}
+               for i in ("data_path_open", "gossip_open", "esp_open", "vxlan_drop_missing")]
+    check_flagged("the fence's table deleted", base, audit(tmp), [{"id": "table_missing", "node": WORKER2}] + exposed)
+    wait_agent(WORKER2, lambda m: gauge(m, "fence_table_present") == 0, "fence_table_present 0")
+    check_repaired("the fence's table deleted", base, tmp, run_site("--tags", "firewall"))
+    wait_agent(WORKER2, lambda m: gauge(m, "fence_table_present") == 1 and gauge(m, "fence_table_matches") == 1,
+               "fence_table_present and fence_table_matches 1")
 
 
 def test_accept_for_the_data_path_ahead_of_dockers_drop(tmp, base):
@@ -289,6 +342,8 @@ def test_worker_engine_stopped(tmp, base):
                  timeout=120, what="the manager to see %s down" % WORKER2)
         check_flagged("a worker's engine stopped", base, audit(tmp), [
             {"id": "engine_unreachable", "node": WORKER2}, {"id": "node_down", "node": WORKER2}])
+        wait_agent(WORKER2, lambda m: gauge(m, "engine_up") == 0, "engine_up 0")
+        wait_agent(MANAGER, lambda m: gauge(m, "nodes_down") == 1, "nodes_down 1")
         result = run_site()
         wait_for(lambda: node_ready(WORKER2), timeout=120, what="%s Ready again" % WORKER2)
         check_repaired("a worker's engine stopped", base, tmp, result)
