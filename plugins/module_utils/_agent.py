@@ -76,7 +76,9 @@ class LocalHost(object):
 
     def run_command(self, argv, **kwargs):
         try:
-            done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, check=False)
+            # There is no AnsibleModule on the node: this is the agent's own run_command.
+            done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60,  # pylint: disable=ansible-bad-function
+                                  check=False)
         except (OSError, subprocess.TimeoutExpired) as error:
             return 127, '', str(error)
         return done.returncode, done.stdout.decode('utf-8', 'replace'), done.stderr.decode('utf-8', 'replace')
@@ -374,15 +376,15 @@ def main(argv=None):
     try:
         config = load_config(args.config)
     except AgentError as error:
-        print('<3>%s' % error)
+        print('<3>%s' % error)  # pylint: disable=ansible-bad-function  # the journal, through systemd
         return 2
     state, metrics, lines = run_once(config)
     for line in lines:
-        print(line)
+        print(line)  # pylint: disable=ansible-bad-function  # the journal, through systemd
     write_metrics(config['textfile_dir'], metrics)
     write_json(config['state_file'], state)
     return 1 if state['error'] else 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(main())  # pylint: disable=ansible-bad-function  # the exit code of the systemd service

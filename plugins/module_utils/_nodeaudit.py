@@ -20,7 +20,6 @@ import os
 import socket
 
 from ansible_collections.ironclad.swarm.plugins.module_utils._docker import (
-    ENGINE_ARGUMENT_SPEC,
     HAS_DOCKER_SDK,
     DOCKER_SDK_IMPORT_ERROR,
     Engine,

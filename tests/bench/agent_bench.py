@@ -115,8 +115,8 @@ def main():
         result["sizes"].append(measure(count, opts.runs, work))
     print("ironclad.swarm node agent, cost of one run (%s lab, median of %d runs; RSS is the peak of the run)"
           % (SUITE, opts.runs))
-    print("  %5s  %-8s  %7s  %7s  %7s  %7s  %12s  %6s" % ("nodes", "node", "CPU s", "max", "wall s", "RSS MB",
-                                                        "probe CPU s", "ratio"))
+    print("  %5s  %-8s  %7s  %7s  %7s  %7s  %12s  %6s"
+          % ("nodes", "node", "CPU s", "max", "wall s", "RSS MB", "probe CPU s", "ratio"))
     for size in result["sizes"]:
         for role in ("manager", "worker"):
             s = size[role]

@@ -97,7 +97,7 @@ def test_a_finding_outside_the_catalogue_cannot_be_raised():
 
 
 def test_every_entry_is_complete():
-    parts = [p for p, _ in _findings.PARTS]
+    parts = [p for p, dummy in _findings.PARTS]
     for fid, (part, severities, rule, meaning, cis) in _findings.CATALOGUE.items():
         assert part in parts and severities and set(severities) <= {'high', 'medium', 'low'}, fid
         assert rule and meaning.endswith('.') and (cis is None or re.match(r'^\d+\.\d+$', cis)), fid

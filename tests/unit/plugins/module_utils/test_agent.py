@@ -103,9 +103,9 @@ def test_manager_judges_the_swarm_as_the_audit_does(tmp_path):
 
 
 def test_accepted_findings_are_left_out(tmp_path):
-    findings, _ = _agent.judge(config(tmp_path, settings={'accept': ['kernel_no_ip_vs']}), recorded('worker-1'))
+    findings, dummy = _agent.judge(config(tmp_path, settings={'accept': ['kernel_no_ip_vs']}), recorded('worker-1'))
     assert 'kernel_no_ip_vs' not in [f['id'] for f in findings]
-    findings, _ = _agent.judge(config(tmp_path), recorded('worker-1'))
+    findings, dummy = _agent.judge(config(tmp_path), recorded('worker-1'))
     assert 'kernel_no_ip_vs' in [f['id'] for f in findings]
 
 
@@ -193,7 +193,7 @@ def test_a_worker_judges_its_own_daemon_and_the_kernel_against_the_declaration(t
     assert swarm is None
     assert [f['severity'] for f in findings if f['id'] == 'docker_sock_open'] == ['high']
     assert [f['severity'] for f in findings if f['id'] == 'kernel_no_esp'] == ['medium']
-    findings, _ = _agent.judge(config(tmp_path, declared_networks=[{'name': 'db'}]), result)
+    findings, dummy = _agent.judge(config(tmp_path, declared_networks=[{'name': 'db'}]), result)
     assert [f['severity'] for f in findings if f['id'] == 'kernel_no_esp'] == ['high']
-    findings, _ = _agent.judge(config(tmp_path, declared_networks=[{'name': 'web', 'encrypted': False}]), result)
+    findings, dummy = _agent.judge(config(tmp_path, declared_networks=[{'name': 'web', 'encrypted': False}]), result)
     assert [f['severity'] for f in findings if f['id'] == 'kernel_no_esp'] == ['medium']

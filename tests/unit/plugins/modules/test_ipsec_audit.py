@@ -291,7 +291,7 @@ class TestWithRealSas:
         policies = _kernel.parse_xfrm_policies(recorded('vm-netns-policy.txt'))
         states = _kernel.parse_xfrm_states(recorded(states_file))
         return _nodeaudit.IpsecAudit('vm2', '192.0.2.12', self.kernel, [('enc1', self.network)], policies, states,
-                                      port).run()
+                                     port).run()
 
     def test_sa_both_ways_and_policy_is_clean(self):
         report, findings = self.audit('vm-netns-state-s.txt')
@@ -305,7 +305,7 @@ class TestWithRealSas:
         policies = []  # the other node's policy was not recorded: only the SAs are judged here
         states = _kernel.parse_xfrm_states(recorded('vm-netns-state-s.txt'))
         report, findings = _nodeaudit.IpsecAudit('vm1', '192.0.2.11', self.kernel, [('enc1', self.network)],
-                                                  policies, states, 4789).run()
+                                                 policies, states, 4789).run()
         (peer,) = report[0]['peers']
         assert (peer['sa_out'], peer['sa_in'], peer['spis_out'], peer['spis_in']) == (
             True, True, ['0x5e3d2b02'], ['0x4d2c1a01'])
@@ -328,7 +328,7 @@ class TestDockerSasOnTheVmLab:
         network = recorded_json('%s-docker-network-vm-enc.json' % node)[0]
         assert recorded_json('%s-docker-info-swarm.json' % node)['NodeAddr'] == VM_ADDRESSES[node]
         return _nodeaudit.IpsecAudit(node, VM_ADDRESSES[node], self.kernel, [('vm-enc', network)], policies, states,
-                                      4789).run()
+                                     4789).run()
 
     @pytest.mark.parametrize('node', sorted(VM_ADDRESSES))
     def test_every_pair_has_policy_and_sas_both_ways(self, node):
@@ -380,7 +380,7 @@ class TestDockerSasPerSuite:
         network = json.loads(suite_recorded(suite, '%s-docker-network-vm-enc.json' % node))[0]
         assert json.loads(suite_recorded(suite, '%s-docker-info-swarm.json' % node))['NodeAddr'] == VM_ADDRESSES[node]
         return _nodeaudit.IpsecAudit(node, VM_ADDRESSES[node], self.kernel, [('vm-enc', network)], policies, states,
-                                      4789).run()
+                                     4789).run()
 
     def test_recorded_on_the_engine_it_claims(self, suite):
         for node in VM_ADDRESSES:
