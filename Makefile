@@ -40,7 +40,7 @@ export PY_COLORS := $(if $(CI),0,1)
 
 LAB_ARGS ?=
 
-.PHONY: help python venv collection host images lab lab-down lint sanity unit molecule test test-vm test-hcloud bench bench-compare bench-firewall bench-audit bench-scale bench-agent bench-vm clean
+.PHONY: help python venv collection host images lab lab-down lint sanity unit molecule test test-vm test-hcloud bench bench-compare bench-firewall bench-audit bench-scale bench-agent bench-vm soak clean
 
 help:
 	@echo "make lab       start the local lab (1 manager + 2 workers, Debian SUITE=$(SUITE)) and build the swarm on it"
@@ -56,6 +56,7 @@ help:
 	@echo "make bench-scale     the scale curve: converge, re-run and audit on 3, 6, 9 and 15 nodes, plotted"
 	@echo "make bench-agent     the node agent's CPU, wall time and peak RSS per run on labs of 3 and 15 nodes"
 	@echo "make bench-vm        audit time and HTTP throughput plain vs encrypted on the VM lab"
+	@echo "make soak      make lab, then 10 minutes of service churn under a real Prometheus with the alert rules"
 
 # Stops with advice when no Python 3.12+ was found.
 python:
@@ -179,6 +180,15 @@ AGENT_ARGS ?=
 bench-agent: LAB_SUITES = $(SUITE)
 bench-agent: venv collection images
 	LAB_SUITE=$(SUITE) $(BIN)/python tests/bench/agent_bench.py $(AGENT_ARGS)
+
+# The soak (tests/watch/soak.py) on make lab's lab: a real Prometheus scrapes the nodes' node_exporter and
+# evaluates roles/watch/files/ironclad-swarm-alerts.yml while services churn; no alert may hold but SOAK_ALLOW
+# (on a kernel without ESP, such as the CI machine's, the lab truthfully deserves IroncladSwarmKernelCannotEncrypt).
+SOAK_SECONDS ?= 600
+SOAK_ALLOW  ?= IroncladSwarmKernelCannotEncrypt
+soak: lab
+	$(BIN)/python tests/watch/soak.py --nodes ironclad-lab-manager-1 ironclad-lab-worker-1 ironclad-lab-worker-2 \
+	  --seconds $(SOAK_SECONDS) --networks lab-encrypted lab-plain --allow $(SOAK_ALLOW)
 
 # Converges the VM lab (as `molecule converge -s encryption`), measures, then removes it.
 # No container images: the VMs carry their own (tests/vm/build-image.sh).
