@@ -19,7 +19,7 @@ suite=${VM_SUITE:-trixie}
 mirror=${VM_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 work=${VM_WORKDIR:-/var/tmp/ironclad-swarm-vm}
 disk_size=${VM_DISK_SIZE:-4G}
-pkgs=linux-image-amd64,systemd-sysv,udev,dbus,kmod,procps,openssh-server,openssh-sftp-server,python3,python3-apt,iproute2,nftables,docker.io,python3-docker,apparmor,busybox-static
+pkgs=linux-image-amd64,systemd-sysv,udev,dbus,kmod,procps,openssh-server,openssh-sftp-server,python3,python3-apt,iproute2,nftables,docker.io,python3-docker,apparmor,busybox-static,python3-prometheus-client
 log() { printf '[vm-image] %s\n' "$*" >&2; }
 
 script=''
