@@ -17,7 +17,7 @@ import tempfile
 
 import pytest
 import testinfra
-from labtest import run_audit_playbook, run_site, wait_for
+from labtest import agent_findings, gauge, run_audit_playbook, run_site, wait_agent, wait_for
 
 testinfra_hosts = ["local://"]
 controller = testinfra.get_host("local://")
@@ -122,6 +122,10 @@ def test_one_of_three_managers_stopped(tmp):
         lost = [f for f in report["findings"] if f["id"] == "manager_unreachable"][0]
         assert "Quorum holds: 2 of 3 managers reachable, 2 needed" in lost["reason"], lost
         assert report["swarm"]["quorum"]["holds"] is True
+        # The agent on manager-1 counts the Raft membership as the audit does, within two of its intervals.
+        wait_agent(M1, lambda m: sorted((l["state"], v) for l, v in m.get("ironclad_swarm_managers", [])) == [
+            ("reachable", 2), ("total", 3)] and gauge(m, "quorum") == 1
+            and "manager_unreachable" in [f[0] for f in agent_findings(m)], "2 of 3 managers reachable, quorum holds")
         before = site_refuses("one of three managers stopped", [M3])
         assert managers_table(M1).keys() == before.keys()
     finally:
@@ -150,9 +154,13 @@ def test_two_of_three_managers_stopped_quorum_lost(tmp):
             {"id": "node_down", "node": M2, "optional": True}, {"id": "node_down", "node": M3, "optional": True}])
         lost = [f for f in report["findings"] if f["id"] == "quorum_lost"][0]
         assert M2 not in lost.get("unreachable", []) or "nothing is demoted" in lost["reason"]
+        wait_agent(M1, lambda m: gauge(m, "quorum") == 0 and "quorum_lost" in [f[0] for f in agent_findings(m)],
+                   "quorum 0 and quorum_lost")
         site_refuses("two of three managers stopped", [M2, M3])
     finally:
         controller.check_output("docker start %s %s" % (M2, M3))
         wait_for(reachable_everywhere, timeout=300, what="the managers back and quorum restored")
     assert sorted(managers_table(M1)) == ids_before, "nothing may be demoted or removed"
+    wait_agent(M1, lambda m: gauge(m, "quorum") == 1 and not {"quorum_lost", "manager_unreachable"} & set(
+        f[0] for f in agent_findings(m)), "quorum 1 again, nothing lost")
     assert all(managers_table(M1)[m]["ManagerStatus"] in ("Leader", "Reachable") for m in (M1, M2, M3))
