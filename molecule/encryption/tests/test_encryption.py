@@ -237,3 +237,78 @@ def test_esp_dropped_between_one_pair_is_flagged_then_repaired(nodes, lab_addr, 
     assert rc == 0 and failing_pairs(report, "vm-enc") == set()
     wait_for(lambda: fetch(nodes, CLIENT, "vm-enc", enc[SERVER])[0], timeout=60, interval=3,
              what="the encrypted fetch after site.yml repaired the fence")
+
+
+def agent_samples(node):
+    """One run of the node agent (the watch role's service), then its metrics file: {name: [(labels, value)]}."""
+    from prometheus_client.parser import text_string_to_metric_families  # pylint: disable=import-outside-toplevel
+    node.check_output("systemctl start ironclad-swarm-agent.service")
+    text = node.check_output("cat /var/lib/prometheus/node-exporter/ironclad_swarm.prom")
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return found
+
+
+def sa_packets(samples, direction, src, dst):
+    return sum(v for labels, v in samples.get("ironclad_swarm_esp_sa_packets_total", [])
+               if labels["direction"] == direction and labels["src"] == src and labels["dst"] == dst)
+
+
+def xfrm_stat(samples, counter):
+    return [v for labels, v in samples.get("ironclad_swarm_xfrm_stat_total", []) if labels["counter"] == counter][0]
+
+
+def test_spi_mismatch_seen_by_the_pair_check_and_the_agent(nodes, lab_addr, web, tmp_path):
+    """The fault of moby#51798 by hand, as issue 18 tried it: on vm2 the inbound SA from vm3 that vm3 sends with is
+    replaced by the same key under another SPI. Traffic vm3 -> vm2 stops; each node alone still has an SA in each
+    direction. The audit's pair check names it (without the active probe, whose service would make Docker install
+    the SAs again), and the agent on vm2 exports the rise of XfrmInNoStates."""
+    enc = web["vm-enc"]
+    src, dst = lab_addr[CLIENT], lab_addr[SERVER]
+    # While traffic flows, the agent sees the pair's SA counters rise both ways.
+    for dummy in range(3):
+        assert fetch(nodes, CLIENT, "vm-enc", enc[SERVER])[0]
+    client = agent_samples(nodes[CLIENT])
+    assert sa_packets(client, "out", src, dst) > 0 and sa_packets(client, "in", dst, src) > 0, client
+    server = agent_samples(nodes[SERVER])
+    assert sa_packets(server, "in", src, dst) > 0 and sa_packets(server, "out", dst, src) > 0, server
+    no_states = xfrm_stat(server, "XfrmInNoStates")
+
+    out = nodes[CLIENT].check_output("ip xfrm state list src %s dst %s proto esp", src, dst)
+    (spi,) = re.findall(r"proto esp spi (0x[0-9a-f]+)", out)
+    state = nodes[SERVER].check_output("ip xfrm state get src %s dst %s proto esp spi %s", src, dst, spi)
+    reqid = re.search(r"reqid (\d+)", state).group(1)
+    key, icv = re.search(r"aead rfc4106\(gcm\(aes\)\) (0x[0-9a-f]+) (\d+)", state).groups()
+    wrong = "0x%08x" % (int(spi, 16) ^ 0x5a5a)
+
+    def add(with_spi):
+        nodes[SERVER].check_output("ip xfrm state add src %s dst %s proto esp spi %s reqid %s mode transport "
+                                   "replay-window 0 aead 'rfc4106(gcm(aes))' %s %s", src, dst, with_spi, reqid, key, icv)
+
+    nodes[SERVER].check_output("ip xfrm state delete src %s dst %s proto esp spi %s", src, dst, spi)
+    add(wrong)
+    try:
+        ok, said = fetch(nodes, CLIENT, "vm-enc", enc[SERVER], timeout=6)
+        assert not ok, "vm3 sends with %s, which vm2 no longer knows, yet the fetch worked: %s" % (spi, said)
+        rc, report, dummy = run_audit_playbook(str(tmp_path), "-e", "audit_fail_on=none")
+        mismatch = [f for f in report["findings"] if f["id"] == "spi_mismatch"]
+        assert [(f["node"], f["peer"], f["network"]) for f in mismatch] == [(CLIENT, SERVER, "vm-enc")], report["findings"]
+        assert spi in mismatch[0]["reason"]
+        cells = dict(((row, c["peer"]), c) for row, c in matrix_cells(report, "vm-enc"))
+        assert cells[(CLIENT, SERVER)]["ok"] is False and cells[(SERVER, CLIENT)]["ok"] is True
+        assert not [f for f in report["findings"] if f["id"] in ("sa_in_missing", "sa_out_missing")], \
+            "each node alone still holds an SA both ways: only the pair check can see this"
+        server = agent_samples(nodes[SERVER])
+        assert xfrm_stat(server, "XfrmInNoStates") > no_states, "the dropped packets raise XfrmInNoStates on vm2"
+        print("spi_mismatch: %s; XfrmInNoStates on vm2 %d -> %d" % (
+            mismatch[0]["reason"], no_states, xfrm_stat(server, "XfrmInNoStates")))
+    finally:
+        nodes[SERVER].run("ip xfrm state delete src %s dst %s proto esp spi %s", src, dst, wrong)
+        if nodes[SERVER].run("ip xfrm state get src %s dst %s proto esp spi %s", src, dst, spi).rc != 0:
+            add(spi)
+    wait_for(lambda: fetch(nodes, CLIENT, "vm-enc", enc[SERVER])[0], timeout=60, interval=3,
+             what="the encrypted fetch once vm2's SA is back")
+    rc, report, dummy = run_audit_playbook(str(tmp_path / "back"), "-e", "audit_fail_on=none")
+    assert not [f for f in report["findings"] if f["id"] in ("spi_mismatch", "esp_black_hole")], report["findings"]
