@@ -19,7 +19,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ironclad.swarm.plugins.module_utils._audit_rules import SEVERITIES, SwarmJudge
-from ansible_collections.ironclad.swarm.plugins.module_utils._findings import check as catalogued
+from ansible_collections.ironclad.swarm.plugins.module_utils._findings import check as catalogued, legend
 
 SCHEMA_VERSION = 1
 # An out SA that has carried at least this many packets while the peer's SA with the same SPI has received
@@ -207,5 +207,6 @@ def report_data(hosts, results, managers, names=None, probe=None, probe_findings
         'swarm': judged['swarm'],
         'summary': dict((s, len([f for f in ordered if f['severity'] == s])) for s in SEVERITIES),
         'probe': probe_status,
+        'legend': legend(f['id'] for f in ordered + judged['accepted']),
         'kernels': dict((h, (results.get(h) or {}).get('kernel') or {}) for h in hosts),
     }

@@ -155,6 +155,12 @@ def check(fid, severity):
     return fid
 
 
+def legend(ids):
+    """{id: {part, rule, meaning, cis}} for the given ids, as the report's legend shows them."""
+    return dict((fid, dict(zip(('part', 'rule', 'meaning', 'cis'), (CATALOGUE[fid][0],) + CATALOGUE[fid][2:])))
+                for fid in sorted(set(ids)) if fid in CATALOGUE)
+
+
 def markdown_table():
     """The table docs/audit.md carries between its findings markers."""
     lines = ['| Id | Judged on | Severity | Meaning | CIS |', '|----|-----------|----------|---------|-----|']

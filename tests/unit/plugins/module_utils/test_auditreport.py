@@ -80,6 +80,9 @@ def test_an_spi_the_receiver_does_not_know_is_a_mismatch_on_that_pair_only(healt
     rows = dict((r['node'], dict((c['peer'], c) for c in r['cells'])) for r in report['matrices'][0]['rows'])
     assert rows['vm3']['vm2']['ok'] is False and 'unknown to the peer' in rows['vm3']['vm2']['status']
     assert rows['vm2']['vm3']['ok'] is True and rows['vm1']['vm2']['ok'] is True
+    # The HTML legend comes from the catalogue, for the ids the report holds.
+    assert report['legend']['spi_mismatch']['part'] == 'pair' and 'moby#51798' in report['legend']['spi_mismatch']['meaning']
+    assert set(report['legend']) == set(f['id'] for f in report['findings'])
 
 
 def test_packets_sent_and_never_received_are_a_black_hole(healthy):
