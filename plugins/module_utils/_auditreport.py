@@ -61,26 +61,26 @@ def pair_findings(nodes):
             if not inbound:
                 continue  # no SA in at all: the peer's own sa_in_missing says so
             same = [s for s in inbound if s.get('spi') == sa.get('spi')]
+            if not same:
+                fid, reason = catalogued('spi_mismatch', 'high'), (
+                    '%s sends to %s with SPI %s, but %s has no inbound SA with that SPI (it has %s): every packet from '
+                    '%s to %s on encrypted network %%s is dropped on arrival (XfrmInNoStates rises there). Engines '
+                    'that derive SPIs differently do this (moby#51798); run the same Docker Engine version on both, '
+                    'then restart the tasks or run site.yml.' % (host, peer_host, sa['spi'], peer_host,
+                                                                 ', '.join(sorted(s['spi'] for s in inbound)),
+                                                                 host, peer_host))
+            elif (sa.get('packets') or 0) >= BLACK_HOLE_PACKETS and all(not s.get('packets') for s in same):
+                fid, reason = catalogued('esp_black_hole', 'high'), (
+                    '%s has sent %d ESP packets to %s with SPI %s, and %s has received none with it: encrypted traffic '
+                    'on network %%s is lost on the way. Check that IP protocol 50 is admitted between the two (cloud '
+                    'firewall, hosting provider, the nodes\' own rules).' % (host, sa['packets'], peer_host, sa['spi'],
+                                                                              peer_host))
+            else:
+                continue
             for network in shared_networks(result, sa['dst']):
-                if not same:
-                    findings.append({
-                        'id': catalogued('spi_mismatch', 'high'), 'severity': 'high', 'node': host, 'peer': sa['dst'], 'network': network,
-                        'source': 'ipsec_audit', 'spi': sa['spi'],
-                        'reason': '%s sends to %s with SPI %s, but %s has no inbound SA with that SPI (it has %s): '
-                                  'every packet from %s to %s on encrypted network %s is dropped on arrival '
-                                  '(XfrmInNoStates rises there). Engines that derive SPIs differently do this '
-                                  '(moby#51798); run the same Docker Engine version on both, then restart the tasks '
-                                  'or run site.yml.' % (host, peer_host, sa['spi'], peer_host,
-                                                        ', '.join(sorted(s['spi'] for s in inbound)), host, peer_host,
-                                                        network)})
-                elif (sa.get('packets') or 0) >= BLACK_HOLE_PACKETS and all(not s.get('packets') for s in same):
-                    findings.append({
-                        'id': catalogued('esp_black_hole', 'high'), 'severity': 'high', 'node': host, 'peer': sa['dst'], 'network': network,
-                        'source': 'ipsec_audit', 'spi': sa['spi'],
-                        'reason': '%s has sent %d ESP packets to %s with SPI %s, and %s has received none with it: '
-                                  'encrypted traffic on network %s is lost on the way. Check that IP protocol 50 is '
-                                  'admitted between the two (cloud firewall, hosting provider, the nodes\' own rules).'
-                                  % (host, sa['packets'], peer_host, sa['spi'], peer_host, network)})
+                findings.append({'id': fid, 'severity': 'high', 'node': host, 'peer': sa['dst'],
+                                 'network': network, 'source': 'ipsec_audit', 'spi': sa['spi'],
+                                 'reason': reason % network})
     return findings
 
 
