@@ -93,7 +93,7 @@ def main(argv=None):
                                "--storage.tsdb.path=%s" % os.path.join(work, "data"),
                                "--web.listen-address=127.0.0.1:%d" % port, "--log.level=warn"],
                               stdout=open(os.path.join(work, "prometheus.log"), "w"), stderr=subprocess.STDOUT)
-    seen, result = set(), {}
+    seen, result, started_at = set(), {}, time.time()
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -104,6 +104,13 @@ def main(argv=None):
                 time.sleep(0.5)
         else:
             raise SystemExit("prometheus did not become ready; see %s" % os.path.join(work, "prometheus.log"))
+        # Every node's agent fresh before the clock starts: a node that was just restarted (molecule's previous
+        # test stops one) keeps its old metrics file until its agent's first run after boot.
+        fresh = "time() - ironclad_swarm_agent_last_success_timestamp_seconds < 2 * ironclad_swarm_agent_interval_seconds"
+        deadline = time.monotonic() + 180
+        while len(query(port, fresh)) < len(targets) and time.monotonic() < deadline:
+            time.sleep(2)
+        started_at = time.time()
         start = time.monotonic()
         step = 0
         while time.monotonic() - start < opts.seconds:
@@ -128,6 +135,13 @@ def main(argv=None):
         server.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
     bad = result["unexpected"] or sorted(result["scraped"]) != sorted(targets) or len(result["agent_age_s"]) != len(targets)
+    if bad:
+        # What the agents said while it ran: every finding that appeared or cleared, every failed run.
+        for node in opts.nodes:
+            said = subprocess.run(["docker", "exec", node, "journalctl", "-u", "ironclad-swarm-agent.service", "-o",
+                                   "short-precise", "--no-pager", "--since", "@%d" % int(started_at)],
+                                  capture_output=True, text=True, check=False).stdout
+            print("soak: the agent's journal on %s during the soak:\n%s" % (node, said[-4000:]))
     print("soak: %(seconds)ds, %(churn_steps)d churn steps, scraped %(scraped)s, agent age %(agent_age_s)s" % result)
     print("soak: alerts seen (name, state, node): %s; outside --allow: %s" % (result["alerts_seen"], result["unexpected"]))
     print(json.dumps(result))
