@@ -73,8 +73,8 @@ def pair_findings(nodes):
                 fid, reason = catalogued('esp_black_hole', 'high'), (
                     '%s has sent %d ESP packets to %s with SPI %s, and %s has received none with it: encrypted traffic '
                     'on network %%s is lost on the way. Check that IP protocol 50 is admitted between the two (cloud '
-                    'firewall, hosting provider, the nodes\' own rules).' % (host, sa['packets'], peer_host, sa['spi'],
-                                                                              peer_host))
+                    'firewall, hosting provider, the nodes\' own rules).'
+                    % (host, sa['packets'], peer_host, sa['spi'], peer_host))
             else:
                 continue
             for network in shared_networks(result, sa['dst']):
