@@ -34,6 +34,7 @@ import tempfile
 import time
 
 from ansible_collections.ironclad.swarm.plugins.module_utils._audit_rules import SEVERITIES, SwarmJudge
+from ansible_collections.ironclad.swarm.plugins.module_utils._auditreport import node_findings
 from ansible_collections.ironclad.swarm.plugins.module_utils._fwaudit import FIREWALL_ARGUMENT_SPEC
 from ansible_collections.ironclad.swarm.plugins.module_utils._nodeaudit import NodeAudit
 
@@ -172,10 +173,7 @@ def swarm_hosts(node, result):
 def judge(config, result):
     """Every finding of this run: the node's own and its firewall's, and on a manager the swarm's."""
     node = result['node']
-    own = [dict(f, node=node, source='ipsec_audit') for f in result['findings']]
-    own += [dict({'peer': None, 'network': None}, **f) for f in (result.get('firewall') or {}).get('findings') or []]
-    for item in own[len(result['findings']):]:
-        item.update(node=node, source='firewall_audit')
+    own = node_findings(node, result)
     settings = dict(config['settings'])
     if not config['manager']:
         me = [{'host': node, 'role': 'worker', 'names': [node, result.get('node_address')], 'result': result}]

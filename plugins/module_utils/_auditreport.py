@@ -84,6 +84,13 @@ def pair_findings(nodes):
     return findings
 
 
+def node_findings(host, result):
+    """One node's findings as the report lists them: ipsec_audit's, then its firewall audit's, named by host."""
+    return ([dict(f, node=host, source='ipsec_audit') for f in result['findings']]
+            + [dict(dict({'peer': None, 'network': None}, **f), node=host, source='firewall_audit')
+               for f in (result.get('firewall') or {}).get('findings') or []])
+
+
 def _check(checks, flow, peer):
     """The firewall's verdict for one flow from one peer (True, False, None), or None when not checked."""
     for check in checks or []:
@@ -162,9 +169,7 @@ def report_data(hosts, results, managers, names=None, probe=None, probe_findings
                              'source': 'ipsec_audit', 'reason': 'The IPsec audit did not run on this host: %s'
                              % (result.get('msg') or 'host unreachable or failed earlier')})
             continue
-        findings += [dict(f, node=host, source='ipsec_audit') for f in result['findings']]
-        findings += [dict(dict({'peer': None, 'network': None}, **f), node=host, source='firewall_audit')
-                     for f in (result.get('firewall') or {}).get('findings') or []]
+        findings += node_findings(host, result)
     pairs = pair_findings([(h, results.get(h)) for h in hosts])
     findings += pairs
     matrices = build_matrices(hosts, results, probe, pairs)
