@@ -8,8 +8,9 @@ import sys
 import pytest
 import testinfra
 
-# The tests import molecule/shared/labtest.py.
+# The tests import molecule/shared/labtest.py and tests/watch/alerts_on.py.
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "tests", "watch"))
 
 WORKDIR = os.environ.get("VM_WORKDIR", "/var/tmp/ironclad-swarm-vm")
 

@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 import time
 
+import alerts_on
 import pytest
 from labtest import matrix_cells, run_audit_playbook, run_site, wait_for
 
@@ -239,11 +240,16 @@ def test_esp_dropped_between_one_pair_is_flagged_then_repaired(nodes, lab_addr, 
              what="the encrypted fetch after site.yml repaired the fence")
 
 
-def agent_samples(node):
-    """One run of the node agent (the watch role's service), then its metrics file: {name: [(labels, value)]}."""
-    from prometheus_client.parser import text_string_to_metric_families  # pylint: disable=import-outside-toplevel
+def agent_text(node):
+    """One run of the node agent (the watch role's service), then the metrics file it wrote."""
     node.check_output("systemctl start ironclad-swarm-agent.service")
-    text = node.check_output("cat /var/lib/prometheus/node-exporter/ironclad_swarm.prom")
+    return node.check_output("cat /var/lib/prometheus/node-exporter/ironclad_swarm.prom")
+
+
+def agent_samples(node, text=None):
+    """The agent's metrics (a fresh run unless text is given): {name: [(labels, value)]}."""
+    from prometheus_client.parser import text_string_to_metric_families  # pylint: disable=import-outside-toplevel
+    text = agent_text(node) if text is None else text
     found = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -270,11 +276,15 @@ def test_spi_mismatch_seen_by_the_pair_check_and_the_agent(nodes, lab_addr, web,
     # While traffic flows, the agent sees the pair's SA counters rise both ways.
     for dummy in range(3):
         assert fetch(nodes, CLIENT, "vm-enc", enc[SERVER])[0]
-    client = agent_samples(nodes[CLIENT])
+    texts = dict((name, agent_text(node)) for name, node in nodes.items())
+    client = agent_samples(nodes[CLIENT], texts[CLIENT])
     assert sa_packets(client, "out", src, dst) > 0 and sa_packets(client, "in", dst, src) > 0, client
-    server = agent_samples(nodes[SERVER])
+    server = agent_samples(nodes[SERVER], texts[SERVER])
     assert sa_packets(server, "in", src, dst) > 0 and sa_packets(server, "out", dst, src) > 0, server
     no_states = xfrm_stat(server, "XfrmInNoStates")
+    # The shipped alert rules on these real metrics (promtool, tests/watch/alerts_on.py): no alert on the healthy lab.
+    ok, said = alerts_on.expect_firing(texts, [])
+    assert ok, said
 
     out = nodes[CLIENT].check_output("ip xfrm state list src %s dst %s proto esp", src, dst)
     (spi,) = re.findall(r"proto esp spi (0x[0-9a-f]+)", out)
@@ -300,8 +310,12 @@ def test_spi_mismatch_seen_by_the_pair_check_and_the_agent(nodes, lab_addr, web,
         assert cells[(CLIENT, SERVER)]["ok"] is False and cells[(SERVER, CLIENT)]["ok"] is True
         assert not [f for f in report["findings"] if f["id"] in ("sa_in_missing", "sa_out_missing")], \
             "each node alone still holds an SA both ways: only the pair check can see this"
-        server = agent_samples(nodes[SERVER])
+        texts = dict((name, agent_text(node)) for name, node in nodes.items())
+        server = agent_samples(nodes[SERVER], texts[SERVER])
         assert xfrm_stat(server, "XfrmInNoStates") > no_states, "the dropped packets raise XfrmInNoStates on vm2"
+        # Where the three agents' series meet, the mismatch is an alert, and the only one.
+        ok, said = alerts_on.expect_firing(texts, ["IroncladSwarmSpiMismatch"])
+        assert ok, said
         print("spi_mismatch: %s; XfrmInNoStates on vm2 %d -> %d" % (
             mismatch[0]["reason"], no_states, xfrm_stat(server, "XfrmInNoStates")))
     finally:
