@@ -18,6 +18,7 @@ __metaclass__ = type
 
 import os
 import socket
+import time
 
 from ansible_collections.ironclad.swarm.plugins.module_utils._docker import (
     HAS_DOCKER_SDK,
@@ -40,6 +41,8 @@ from ansible_collections.ironclad.swarm.plugins.module_utils._kernel import (
     probe_esp,
     resolve_entries,
 )
+
+ENGINE_RETRY_S = 1  # before a failed read of the engine is read again
 
 SEVERITIES = ('low', 'medium', 'high')
 
@@ -396,6 +399,12 @@ class NodeAudit(object):
         kernel = self.kernel()
         policies, states = self.xfrm()
         address, networks, error = self.engine_view()
+        if error is not None and self.connected is not None:
+            # The engine answered once (its client connected): one failed call is read again before it is called
+            # unreachable. Under service churn the list of networks can fail while one is being removed, and the
+            # node agent, which asks every minute, must not raise engine_unreachable for that.
+            time.sleep(ENGINE_RETRY_S)
+            address, networks, error = self.engine_view()
         node = socket.gethostname()
         audit = IpsecAudit(node, address, kernel, networks, policies, states, p['data_path_port'], error)
         report, findings = audit.run()

@@ -178,6 +178,35 @@ def test_lab_kernel_without_esp_is_high_per_encrypted_network(monkeypatch, lab_k
     assert result['summary'] == {'high': 2, 'medium': 1, 'low': 0}
 
 
+class ListFailsEngine(FakeEngine):
+    """An engine whose network list fails `fails` times, as Docker's does while a network is being removed."""
+
+    def __init__(self, node, networks, fails):
+        super().__init__(node, networks)
+        self.fails = fails
+        self.lists = 0
+
+    def networks(self):
+        self.lists += 1
+        if self.lists <= self.fails:
+            raise _nodeaudit.EngineError('Cannot list networks: network 3f2a not found')
+        return super().networks()
+
+
+@pytest.mark.parametrize('fails, unreachable', [(1, False), (5, True)])
+def test_one_failed_read_of_the_engine_is_read_again(monkeypatch, lab_kernel, fails, unreachable):
+    monkeypatch.setattr(_nodeaudit, 'ENGINE_RETRY_S', 0)
+    engine = ListFailsEngine('worker-1', lab_networks('worker-1'), fails)
+    ok, result = run_module(monkeypatch, FakeNode('worker-1'), engine, lab_kernel)
+    assert ok and engine.lists == 2
+    found = [f for f in result['findings'] if f['id'] == 'engine_unreachable']
+    assert bool(found) is unreachable, result['findings']
+    if unreachable:
+        assert 'network 3f2a not found' in found[0]['reason']
+    else:
+        assert ('kernel_no_esp', 'high', 'enc1', None) in ids(result)
+
+
 def test_fail_on_high_fails_with_the_reasons(monkeypatch, lab_kernel):
     ok, result = run_module(monkeypatch, FakeNode('worker-1'), FakeEngine('worker-1', lab_networks('worker-1')),
                             lab_kernel, fail_on='high')
