@@ -35,7 +35,7 @@ import time
 
 from ansible_collections.ironclad.swarm.plugins.module_utils._audit_rules import SEVERITIES, SwarmJudge
 from ansible_collections.ironclad.swarm.plugins.module_utils._auditreport import node_findings
-from ansible_collections.ironclad.swarm.plugins.module_utils._fwaudit import FIREWALL_ARGUMENT_SPEC
+from ansible_collections.ironclad.swarm.plugins.module_utils._fwaudit import FIREWALL_ARGUMENT_SPEC, cleartext_baseline
 from ansible_collections.ironclad.swarm.plugins.module_utils._nodeaudit import NodeAudit
 
 SCHEMA_VERSION = 1
@@ -78,8 +78,9 @@ class LocalHost(object):
     def run_command(self, argv, **kwargs):
         try:
             # There is no AnsibleModule on the node: this is the agent's own run_command.
+            data = kwargs.get('data')
             done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60,  # pylint: disable=ansible-bad-function
-                                  check=False)
+                                  check=False, input=data.encode('utf-8') if data is not None else None)
         except (OSError, subprocess.TimeoutExpired) as error:
             return 127, '', str(error)
         return done.returncode, done.stdout.decode('utf-8', 'replace'), done.stderr.decode('utf-8', 'replace')
@@ -264,6 +265,14 @@ def build_metrics(config, result, findings, swarm, started, ended, success, prob
                                 'Cleartext VXLAN of the encrypted networks is dropped.')):
             if fence.get(key) is not None:
                 m.gauge(name, doc).add_metric([], 1 if fence[key] else 0)
+    cleartext = (result.get('firewall') or {}).get('cleartext')
+    if cleartext is not None:
+        family = m.counter('cleartext_vxlan_packets', 'VXLAN packets of an overlay network that arrived (in) or tried '
+                           'to leave (out) outside IPsec; the fence drops them on an encrypted network.',
+                           ('network', 'vni', 'direction', 'encrypted'))
+        for count in cleartext:
+            family.add_metric([count['network'], str(count['vni']), count['direction'],
+                               'true' if count['encrypted'] else 'false'], count['packets'])
     kernel = result.get('kernel') or {}
     if kernel.get('esp') is not None or kernel.get('aes_gcm') is not None:
         m.gauge('kernel_esp', 'The kernel does ESP with AES-GCM (the last probe\'s verdict).').add_metric(
@@ -320,11 +329,14 @@ def run_once(config, now=time.time, engine=None, kernel_state=None):
     previous = read_json(config['state_file']) or {}
     this_boot = boot_id()
     probing = probe_due(previous, started, config['probe_interval'], this_boot)
+    firewall = dict((k, config['firewall'].get(k, FIREWALL_ARGUMENT_SPEC[k].get('default')))
+                    for k in ('expect_table', 'persist_file', 'boot_unit'))
+    # Cleartext counted before this run is not news: only what the counters gained since is a finding.
+    firewall['cleartext_baseline'] = cleartext_baseline(previous) or {}
     params = {'networks': [], 'data_path_port': config['data_path_port'], 'probe_kernel': probing,
               'node_checks': True, 'swarm_view': bool(config['manager']), 'fail_on': 'none',
-              'docker_host': config['docker_host'], 'timeout': config['timeout'],
-              'firewall': dict((k, config['firewall'].get(k, FIREWALL_ARGUMENT_SPEC[k].get('default')))
-                               for k in ('expect_table', 'persist_file', 'boot_unit'))}
+              'docker_host': config['docker_host'], 'timeout': config['timeout'], 'firewall': firewall,
+              'keep_cleartext_rules': True}
     host = LocalHost(params)
     probe = previous.get('probe') if not probing else None
     error = None
@@ -358,7 +370,9 @@ def run_once(config, now=time.time, engine=None, kernel_state=None):
         'readings': None if result is None else {
             'engine_error': result.get('engine_error'), 'swarm': result.get('swarm'), 'kernel': result.get('kernel'),
             'networks': result.get('networks'), 'xfrm': result.get('xfrm'),
-            'fence': (result.get('firewall') or {}).get('fence'), 'quorum': (swarm or {}).get('quorum')},
+            'fence': (result.get('firewall') or {}).get('fence'), 'quorum': (swarm or {}).get('quorum'),
+            'cleartext': (result.get('firewall') or {}).get('cleartext'),
+            'cleartext_rules': result.get('cleartext_rules')},
     }
     metrics = build_metrics(config, result, findings or [], swarm, started, ended, success, (probe or {}).get('time'))
     lines = journal(previous.get('findings'), findings) if findings is not None else []

@@ -76,6 +76,8 @@ CATALOGUE = {
                             'Docker\'s drop.', None),
     'vxlan_drop_missing': ('fence', ('high', 'low'), 'high; low when the fence drops such packets anyway',
                            'Docker\'s drop of cleartext VXLAN for an encrypted network is missing.', None),
+    'cleartext_vxlan': ('fence', ('high',), 'high', 'VXLAN of an encrypted network was counted arriving or leaving '
+                        'outside IPsec (the fence dropped it).', None),
     'docker_nftables_backend': ('fence', ('low',), 'low', 'Docker runs its firewall on nftables: what was audited '
                                 'where.', None),
     'table_missing': ('fence', ('high',), 'high', 'The table inet ironclad_swarm is not loaded.', None),

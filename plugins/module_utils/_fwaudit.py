@@ -33,19 +33,82 @@ from ansible_collections.ironclad.swarm.plugins.module_utils._nft import (
     TABLE_FAMILY,
     TABLE_NAME,
     FieldError,
+    TABLE_FAMILY,
+    TABLE_NAME,
     Packet,
     Ruleset,
     canonical_table,
+    cleartext_counts,
     evaluate,
     parse_addresses,
     parse_ruleset,
     ruleset_from_nft,
+    sync_cleartext_batch,
     table_differences,
     table_objects,
     table_objects_from_batch,
 )
 
 SEVERITIES = ('low', 'medium', 'high')
+
+
+# The node agent's state file (the watch role's default): its last readings of the cleartext counters are the
+# baseline the audit measures against, so that the audit and the agent call the same packets new.
+AGENT_STATE_FILE = '/var/lib/ironclad-swarm/agent-state.json'
+
+
+def read_json_file(path):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (IOError, OSError, ValueError):
+        return None
+
+
+def cleartext_baseline(state):
+    """The agent's state (or None) -> {'network/direction': packets} of its last run, or None without one."""
+    readings = (state or {}).get('readings') or {}
+    if readings.get('cleartext') is None:
+        return None
+    return dict(('%s/%s' % (c['network'], c['direction']), c['packets']) for c in readings['cleartext'])
+
+
+def new_cleartext(count, baseline):
+    """Packets counted since the baseline; all of them when there is none, or when the rule was made again
+    (its counter restarted below the baseline)."""
+    before = (baseline or {}).get('%s/%s' % (count['network'], count['direction']), 0)
+    return count['packets'] - before if count['packets'] >= before else count['packets']
+
+
+def keep_cleartext_rules(host, entries):
+    """Bring the fence's per-network cleartext rules to entries ([(vni, name, encrypted)], the engine's overlays).
+
+    host: anything with get_bin_path and run_command(argv, data=...). Returns what happened, for the
+    agent's state file: {'changed': bool, 'networks': [...], 'error': str or None}. Nothing is written when
+    the fence is absent (the table_missing finding speaks) or already in step.
+    """
+    done = {'changed': False, 'networks': [name for _, name, _ in entries], 'error': None}
+    nft = host.get_bin_path('nft', opt_dirs=['/usr/sbin', '/sbin'])
+    if nft is None:
+        done['error'] = 'nft not found'
+        return done
+    rc, out, err = host.run_command([nft, '-j', 'list', 'table', TABLE_FAMILY, TABLE_NAME])
+    if rc != 0:
+        done['error'] = None if ('No such file' in err or 'does not exist' in err) else (err or out).strip()
+        return done
+    try:
+        batch = sync_cleartext_batch(table_objects(parse_ruleset(out)), entries)
+    except ValueError as exc:
+        done['error'] = 'cannot read nft -j list table: %s' % exc
+        return done
+    if batch is None:
+        return done
+    rc, out, err = host.run_command([nft, '-j', '-f', '-'], data=json.dumps(batch))
+    if rc != 0:
+        done['error'] = 'nft refused the cleartext rules: %s' % (err or out).strip()
+    else:
+        done['changed'] = True
+    return done
 
 # The options of the firewall audit proper: firewall_audit's own (with data_path_port and fail_on),
 # and the suboptions of ipsec_audit's `firewall`.
@@ -446,11 +509,27 @@ class FirewallAuditModule(object):
                       ruleset, vnis, docker_rules, canonical_table(live), canonical_table(expected_objects),
                       p['expect_table'], backend, docker_tables, boot_unit)
         findings = audit.run()
+        counts = cleartext_counts(live)
+        baseline = p.get('cleartext_baseline')
+        if baseline is None:
+            baseline = cleartext_baseline(read_json_file(AGENT_STATE_FILE))
+        for count in counts:
+            seen = new_cleartext(count, baseline)
+            if count['encrypted'] and seen > 0:
+                audit.find('cleartext_vxlan', 'high', '%d VXLAN packet(s) of encrypted network %s %s this node outside '
+                           'IPsec %s; the fence dropped them. Something sends that network\'s traffic unencrypted: '
+                           'check the xfrm policies and the kernel (policy_missing, kernel_no_esp) and capture UDP %d '
+                           'to see who sends VNI %d.' % (seen, count['network'], 'reached' if count['direction'] == 'in'
+                                                        else 'tried to leave', 'since the node agent\'s last run'
+                                                        if baseline else 'since the fence began counting',
+                                                        p['data_path_port'], count['vni']))
+                audit.findings[-1]['network'] = count['network']
+        findings.sort(key=lambda f: -SEVERITIES.index(f['severity']))
         summary = dict((s, len([f for f in findings if f['severity'] == s])) for s in SEVERITIES)
         result = dict(changed=False, findings=findings, checks=audit.checks, summary=summary,
                       peers=[str(n) if n.prefixlen != n.max_prefixlen else str(n.network_address) for n in peers],
                       encrypted_vnis=[item[1] for item in vnis], docker_firewall_backend=backend,
-                      fence=audit.fence_state())
+                      fence=audit.fence_state(), cleartext=counts)
         return result
 
     @staticmethod

@@ -31,6 +31,17 @@ SET_PEERS4 = 'peers4'
 SET_PEERS6 = 'peers6'
 SET_MANAGERS4 = 'managers4'
 SET_MANAGERS6 = 'managers6'
+OUTPUT_CHAIN = 'output'
+# One rule per overlay network the node's engine knows, matching its VXLAN id: a packet of an
+# encrypted network that arrives or leaves outside IPsec is counted and dropped, a plain network's
+# packets are counted only. What these chains hold is learned from Docker (by the node agent, see
+# sync_cleartext_batch), not declared: the fence's canonical form, its persisted file and its
+# "as applied" check leave their rules out. They are chains of rules and not a set because nft
+# 1.0.6 (Debian 12) cannot declare a set keyed by a raw payload (typeof) through its JSON interface.
+CLEARTEXT_IN_CHAIN = 'cleartext_in'
+CLEARTEXT_OUT_CHAIN = 'cleartext_out'
+LEARNED_CHAINS = (CLEARTEXT_IN_CHAIN, CLEARTEXT_OUT_CHAIN)
+VNI_PAYLOAD = {'payload': {'base': 'th', 'offset': 96, 'len': 24}}   # VXLAN id: bytes 4-6 after the UDP header
 
 CONTROL_PORT = 2377
 GOSSIP_PORT = 7946
@@ -230,8 +241,18 @@ def desired_objects(spec):
     objs.append({'chain': {'family': TABLE_FAMILY, 'table': TABLE_NAME, 'name': INPUT_CHAIN, 'type': 'filter',
                            'hook': 'input', 'prio': spec.priority, 'policy': spec.input_policy}})
     objs.append({'chain': {'family': TABLE_FAMILY, 'table': TABLE_NAME, 'name': PEER_CHAIN}})
+    objs.append({'chain': {'family': TABLE_FAMILY, 'table': TABLE_NAME, 'name': OUTPUT_CHAIN, 'type': 'filter',
+                           'hook': 'output', 'prio': spec.priority, 'policy': 'accept'}})
+    for name in LEARNED_CHAINS:
+        objs.append({'chain': {'family': TABLE_FAMILY, 'table': TABLE_NAME, 'name': name}})
 
     rules = []
+    # VXLAN outside IPsec goes through the per-network rules first: counted, and dropped for an
+    # encrypted network (docs/watch.md: which hook sees what, measured on the VM lab).
+    rules.append(_rule(INPUT_CHAIN, [_match(_payload('udp', 'dport'), dport), _match(_meta('ipsec'), False),
+                                     {'jump': {'target': CLEARTEXT_IN_CHAIN}}]))
+    rules.append(_rule(OUTPUT_CHAIN, [_match(_payload('udp', 'dport'), dport), _match({'rt': {'key': 'ipsec'}}, False),
+                                      {'jump': {'target': CLEARTEXT_OUT_CHAIN}}]))
     if spec.drop_unencrypted_vxlan:
         # Decrypted ESP comes through the hook again with a secpath; plain VXLAN has none.
         rules.append(_rule(INPUT_CHAIN, [_match(_payload('udp', 'dport'), dport), _match(_meta('ipsec'), False),
@@ -336,6 +357,113 @@ def table_objects_from_batch(batch):
     return objs
 
 
+# The per-network cleartext rules (learned, not declared)
+
+OVERLAY_VNI_OPTION = 'com.docker.network.driver.overlay.vxlanid_list'
+
+
+def overlay_entries(networks):
+    """Docker's network list or inspect output -> [(vni, name, encrypted)] of its overlay networks, by VNI.
+
+    Docker treats an overlay as encrypted when the option `encrypted` is present at all. A network
+    without a VXLAN id yet (the allocator has not run) has nothing to match and is left out.
+    """
+    entries = {}
+    for net in networks or []:
+        if net.get('Driver') != 'overlay':
+            continue
+        options = net.get('Options') or {}
+        for part in str(options.get(OVERLAY_VNI_OPTION, '')).split(','):
+            if part.strip().isdigit():
+                entries[int(part)] = (int(part), net.get('Name') or '', 'encrypted' in options)
+    return [entries[vni] for vni in sorted(entries)]
+
+
+def _learned_comment(name, encrypted):
+    return ('%s %s' % (name, 'encrypted' if encrypted else 'plain'))[:128]
+
+
+def cleartext_rules(entries):
+    """[(vni, name, encrypted)] -> the rule bodies of the learned chains, in order."""
+    rules = []
+    for chain in LEARNED_CHAINS:
+        for vni, name, encrypted in entries:
+            exprs = [_match(dict(VNI_PAYLOAD), vni), {'counter': None}]
+            if encrypted:
+                exprs.append(DROP)
+            rules.append(_rule(chain, exprs, _learned_comment(name, encrypted))['rule'])
+    return rules
+
+
+def learned_rules(objects):
+    """The learned chains' rules as nft lists them (with handles and counters)."""
+    return [obj['rule'] for obj in objects or []
+            if 'rule' in obj and obj['rule'].get('chain') in LEARNED_CHAINS
+            and obj['rule'].get('family') == TABLE_FAMILY and obj['rule'].get('table') == TABLE_NAME]
+
+
+def _learned_key(rule):
+    return (rule.get('chain'), json.dumps(_strip(rule.get('expr', [])), sort_keys=True), rule.get('comment') or '')
+
+
+def sync_cleartext_batch(objects, entries):
+    """The batch that brings the live learned chains to entries, or None when they already match.
+
+    Rules in step keep their handles and counters; a stale rule (a network removed, or a VNI that
+    Docker gave to another network) is deleted, since an encrypted network's VNI reused by a plain
+    one would otherwise drop the plain network's traffic. Returns None too when our table (or one
+    of the learned chains, on a fence applied by an older release) is absent: there is nothing to keep.
+    """
+    if objects is None:
+        return None
+    chains = set(obj['chain']['name'] for obj in objects if 'chain' in obj)
+    if not all(name in chains for name in LEARNED_CHAINS):
+        return None
+    live = learned_rules(objects)
+    wanted = cleartext_rules(entries)
+    wanted_keys = [_learned_key(r) for r in wanted]
+    live_keys = [_learned_key(r) for r in live]
+    # In step only when the order is the same too (nft lists rules in the order they match).
+    if live_keys == wanted_keys:
+        return None
+    batch = []
+    for rule in live:
+        batch.append({'delete': {'rule': {'family': TABLE_FAMILY, 'table': TABLE_NAME, 'chain': rule['chain'],
+                                          'handle': rule['handle']}}})
+    for rule in wanted:
+        batch.append({'add': {'rule': rule}})
+    return {'nftables': batch}
+
+
+def carried_rules(objects):
+    """The learned rules of a live table, ready to be added again after the table is replaced."""
+    carried = []
+    for rule in learned_rules(objects):
+        body = dict((k, v) for k, v in rule.items() if k != 'handle')
+        body['expr'] = [{'counter': None} if 'counter' in e else e for e in body.get('expr', [])]
+        carried.append({'rule': body})
+    return carried
+
+
+def cleartext_counts(objects):
+    """Counters of the learned chains -> [{network, vni, encrypted, direction, packets, bytes}]."""
+    counts = []
+    for rule in learned_rules(objects):
+        vni = counter = None
+        for expr in rule.get('expr', []):
+            if 'match' in expr and expr['match'].get('left') == VNI_PAYLOAD:
+                vni = expr['match'].get('right')
+            elif 'counter' in expr and isinstance(expr['counter'], dict):
+                counter = expr['counter']
+        if not isinstance(vni, int) or counter is None:
+            continue
+        name, _, kind = (rule.get('comment') or '').rpartition(' ')
+        counts.append({'network': name or str(vni), 'vni': vni, 'encrypted': kind == 'encrypted',
+                       'direction': 'in' if rule['chain'] == CLEARTEXT_IN_CHAIN else 'out',
+                       'packets': int(counter.get('packets') or 0), 'bytes': int(counter.get('bytes') or 0)})
+    return counts
+
+
 # ---------------------------------------------------------------------------
 # 2. Reading, canonical form, rendering
 # ---------------------------------------------------------------------------
@@ -437,6 +565,8 @@ def canonical_table(objects):
             canon['chains'][body['name']] = chain
             order.append(body['name'])
         elif kind == 'rule':
+            if body.get('chain') in LEARNED_CHAINS:
+                continue    # learned from Docker, not declared: see learned_rules()
             entry = {'expr': _strip(body.get('expr', []))}
             if body.get('comment'):
                 entry['comment'] = body['comment']
@@ -474,11 +604,15 @@ def _render_left(left):
         pay = left['payload']
         if 'protocol' in pay:
             return '%s %s' % (pay['protocol'], pay['field'])
+        if 'base' in pay:
+            return '@%s,%s,%s' % (pay['base'], pay.get('offset'), pay.get('len'))
         return 'payload %s' % json.dumps(pay, sort_keys=True)
     if 'meta' in left:
         return 'meta %s' % left['meta']['key']
     if 'ct' in left:
         return 'ct %s' % left['ct']['key']
+    if 'rt' in left:
+        return 'rt %s' % left['rt']['key']
     return json.dumps(left, sort_keys=True)
 
 
@@ -689,6 +823,8 @@ class Cond(object):
             return p.ipsec == value
         if key == 'payload':
             return value.matches(p)
+        if key == 'vni':
+            return UNKNOWN if p.vni is None else p.vni in value
         return UNKNOWN
 
 
@@ -862,6 +998,10 @@ def _cond_from_match(match, sets, text):
             return Cond(field, (family, _nets(right, sets)), negate, text)
         if proto in ('ip', 'ip6') and field in ('protocol', 'nexthdr'):
             return Cond('l4proto', [_L4_NAMES.get(str(v), v) for v in _as_list(right)], negate, text)
+        if pay.get('base') == 'th' and pay.get('offset') == 96 and pay.get('len') == 24:
+            values = _as_list(right)
+            if all(isinstance(v, int) for v in values):
+                return Cond('vni', values, negate, text)
         if proto in ('tcp', 'udp', 'th', 'sctp') and field == 'dport':
             ranges = _port_ranges(right)
             if ranges is None:

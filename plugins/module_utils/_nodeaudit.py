@@ -29,7 +29,12 @@ from ansible_collections.ironclad.swarm.plugins.module_utils._docker import (
 )
 from ansible_collections.ironclad.swarm.plugins.module_utils._files import read_text
 from ansible_collections.ironclad.swarm.plugins.module_utils._findings import check as catalogued
-from ansible_collections.ironclad.swarm.plugins.module_utils._fwaudit import FIREWALL_ARGUMENT_SPEC, FirewallAuditModule
+from ansible_collections.ironclad.swarm.plugins.module_utils._fwaudit import (
+    FIREWALL_ARGUMENT_SPEC,
+    FirewallAuditModule,
+    keep_cleartext_rules,
+)
+from ansible_collections.ironclad.swarm.plugins.module_utils._nft import overlay_entries
 from ansible_collections.ironclad.swarm.plugins.module_utils._nodefacts import gather as gather_node_facts
 from ansible_collections.ironclad.swarm.plugins.module_utils._swarmview import read as read_swarm_view
 from ansible_collections.ironclad.swarm.plugins.module_utils._kernel import (
@@ -271,6 +276,7 @@ class NodeAudit(object):
         self.swarm_state = {'state': None, 'node_id': None, 'control': False}
         self.node_facts = None
         self.connected = None
+        self.overlays = None    # [(vni, name, encrypted)] of the engine's overlay networks, once listed
         self.ip = module.get_bin_path('ip', opt_dirs=['/usr/sbin', '/sbin'])
         self.modprobe = module.get_bin_path('modprobe', opt_dirs=['/usr/sbin', '/sbin'])
 
@@ -355,7 +361,9 @@ class NodeAudit(object):
                 self.node_facts = self.node_view(engine)
             address = swarm.get('NodeAddr') or None
             found = {}
-            for listed in engine.networks():
+            listing = engine.networks()
+            self.overlays = overlay_entries(listing)
+            for listed in listing:
                 if not is_encrypted_overlay(listed) or (wanted and listed.get('Name') not in wanted):
                     continue
                 try:
@@ -423,6 +431,10 @@ class NodeAudit(object):
                       xfrm={'policies': len(policies or []), 'states': len(states or []),
                             'sas': audit.swarm_sas(report), 'stat': self.xfrm_stat()},
                       engine_error=error)
+        if p.get('keep_cleartext_rules') and error is None and self.overlays is not None:
+            # The node agent keeps the fence's per-network cleartext rules in step with the engine (the one
+            # write it makes besides the kernel probe's namespace); the ipsec_audit module never does.
+            result['cleartext_rules'] = keep_cleartext_rules(self.module, self.overlays)
         if p['firewall'] is not None:
             params = dict((name, spec.get('default')) for name, spec in FIREWALL_ARGUMENT_SPEC.items())
             params.update(p['firewall'], data_path_port=p['data_path_port'], node_address=address or '')

@@ -150,7 +150,7 @@ findings:
       description:
         - V(esp_blocked), V(gossip_blocked), V(data_path_blocked), V(control_blocked), V(data_path_open),
           V(control_open), V(gossip_open), V(esp_open), V(vxlan_drop_missing), V(vxlan_drop_shadowed),
-          V(table_missing), V(table_modified), V(boot_unit_disabled), V(not_a_peer), V(no_peers),
+          V(cleartext_vxlan), V(table_missing), V(table_modified), V(boot_unit_disabled), V(not_a_peer), V(no_peers),
           V(docker_nftables_backend) or V(undecidable).
         - The catalogue of findings (docs/audit.md) gives each one's severity and meaning.
       type: str

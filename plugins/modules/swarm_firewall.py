@@ -312,6 +312,7 @@ from ansible_collections.ironclad.swarm.plugins.module_utils._nft import (
     boot_unit_text,
     build_spec,
     canonical_table,
+    carried_rules,
     delete_batch,
     desired_objects,
     element_count,
@@ -451,9 +452,14 @@ class SwarmFirewall(object):
             self.changed = True
             self.diff.append({'before_header': TABLE_LABEL, 'after_header': TABLE_LABEL,
                               'before': render_table(before), 'after': render_table(after)})
-            self.nft.run_batch(batch, check=True)
+            applied = batch
+            if state == 'present' and live is not None:
+                # The per-network cleartext rules are learned from Docker (the node agent keeps them), not
+                # declared: a replaced table gets them back, with their counters restarted.
+                applied = {'nftables': batch['nftables'] + [{'add': rule} for rule in carried_rules(live)]}
+            self.nft.run_batch(applied, check=True)
             if not self.check_mode:
-                self.nft.run_batch(batch)
+                self.nft.run_batch(applied)
                 now = canonical_table(self.nft.read_table())
                 if now != after:
                     self.module.fail_json(msg='nft applied the batch but lists table %s %s differently: %s' % (

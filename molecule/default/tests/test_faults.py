@@ -22,11 +22,14 @@ import json
 import os
 import subprocess
 import re
+import socket
 import tempfile
+import threading
 
 import pytest
 import testinfra
-from labtest import LAB, LAB_SUITE, agent_findings, gauge, node_run, run_audit_playbook, run_site, wait_agent, wait_for
+from labtest import (LAB, LAB_SUITE, agent_findings, gauge, node_address, node_run, run_audit_playbook, run_site,
+                     scrape, wait_agent, wait_for)
 
 pytestmark = pytest.mark.skipif(LAB_SUITE != (os.environ.get("FAULT_SUITE") or "trixie"),
                                 reason="the fault catalogue runs on FAULT_SUITE only")
@@ -250,6 +253,50 @@ def test_fence_table_deleted(tmp, base):
     check_repaired("the fence's table deleted", base, tmp, run_site("--tags", "firewall"))
     wait_agent(WORKER2, lambda m: gauge(m, "fence_table_present") == 1 and gauge(m, "fence_table_matches") == 1,
                "fence_table_present and fence_table_matches 1")
+
+
+def cleartext_series(samples, network):
+    return dict((labels["direction"], value) for labels, value in
+                samples.get("ironclad_swarm_cleartext_vxlan_packets_total", []) if labels["network"] == network)
+
+
+def test_cleartext_vxlan_sent_into_an_encrypted_network(tmp, base):
+    """VXLAN with mol-encrypted's VNI sent in clear to a worker (CVE-2023-28840's injection): the fence drops and
+    counts it, the audit and the agent flag it while it lasts, and both fall silent once it stops."""
+    service("fault-clear-svc", "--mode", "global", "--user", "1000", "--network", "mol-encrypted")
+    try:
+        vni = int(on(MANAGER, "docker network inspect -f '{{index .Options \"com.docker.network.driver.overlay."
+                              "vxlanid_list\"}}' mol-encrypted").stdout.strip())
+        wait_agent(WORKER1, lambda m: cleartext_series(m, "mol-encrypted").get("in") == 0,
+                   "the fence counts mol-encrypted's cleartext (0 so far)")
+        # VXLAN header: flags 0x08, the VNI in bytes 4-6; an Ethernet frame's worth of filler after it.
+        packet = bytes([8, 0, 0, 0]) + (vni << 8).to_bytes(4, "big") + b"\xff" * 14 + b"cleartext"
+        stop = threading.Event()
+
+        def send():
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                while not stop.is_set():
+                    sock.sendto(packet, (node_address(WORKER1), 4789))
+                    stop.wait(0.2)
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        try:
+            check_flagged("cleartext VXLAN sent into an encrypted network", base, audit(tmp),
+                          [{"id": "cleartext_vxlan", "node": WORKER1, "network": "mol-encrypted"}])
+            assert cleartext_series(scrape(WORKER1), "mol-encrypted")["in"] > 0
+        finally:
+            stop.set()
+            sender.join()
+        # Nothing to repair: the fence dropped every packet. Once they stop, the agent's next runs find nothing
+        # new, and the audit, which counts from the agent's last reading, agrees.
+        agent_cleared("cleartext VXLAN sent into an encrypted network")
+        left = sorted(keys(audit(tmp)) - base)
+        RESULTS["cleartext VXLAN sent into an encrypted network"]["repaired"] = not left
+        assert not left, left
+        listing = on(WORKER1, "nft list chain inet ironclad_swarm cleartext_in").stdout
+        assert re.search(r"@th,96,24 %s counter packets [1-9]\d* bytes \d+ drop" % hex(vni), listing), listing
+    finally:
+        remove_service("fault-clear-svc")
 
 
 def test_accept_for_the_data_path_ahead_of_dockers_drop(tmp, base):

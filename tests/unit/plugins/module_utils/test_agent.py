@@ -16,7 +16,7 @@ import sys
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ansible_collections.ironclad.swarm.plugins.module_utils import _agent
+from ansible_collections.ironclad.swarm.plugins.module_utils import _agent, _nft
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'agent')
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
@@ -197,3 +197,17 @@ def test_a_worker_judges_its_own_daemon_and_the_kernel_against_the_declaration(t
     assert [f['severity'] for f in findings if f['id'] == 'kernel_no_esp'] == ['high']
     findings, dummy = _agent.judge(config(tmp_path, declared_networks=[{'name': 'web', 'encrypted': False}]), result)
     assert [f['severity'] for f in findings if f['id'] == 'kernel_no_esp'] == ['medium']
+
+
+def test_cleartext_counts_become_one_series_per_network_and_direction(tmp_path):
+    conf = config(tmp_path)
+    result = copy.deepcopy(recorded('worker-1'))
+    with open(os.path.join(FIXTURES, 'lab-fence-counted.json')) as handle:
+        counts = _nft.cleartext_counts(_nft.table_objects(_nft.parse_ruleset(handle.read())))
+    result['firewall']['cleartext'] = counts
+    found = samples(_agent.build_metrics(conf, result, [], None, 1.0, 2.0, 2.0, None), tmp_path)
+    series = dict(((labels['network'], labels['direction']), (labels['encrypted'], labels['vni'], value))
+                  for labels, value in found['ironclad_swarm_cleartext_vxlan_packets_total'])
+    assert series == dict(((c['network'], c['direction']), ('true' if c['encrypted'] else 'false', str(c['vni']),
+                                                            float(c['packets']))) for c in counts)
+    assert series[('lab-plain', 'in')][0] == 'false' and series[('lab-encrypted', 'out')][0] == 'true'

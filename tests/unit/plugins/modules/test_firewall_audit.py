@@ -408,3 +408,55 @@ def test_the_boot_unit_is_checked_only_when_the_fence_is_persisted(monkeypatch, 
     assert result['fence']['boot_unit'] is None and result['fence']['boot_unit_enabled'] is None
     ok, result = audit(monkeypatch, node, tmp_path, boot_unit='')
     assert ok and 'boot_unit_disabled' not in [f['id'] for f in result['findings']]
+
+
+class LabWorker:
+    """`make lab` worker-1 after 5 cleartext VXLAN packets with lab-encrypted's VNI were sent to it from the lab host
+    (fixtures/agent/README.md), in the shape of a Recording."""
+
+    version = '26.1'
+    FILES = {'ruleset': 'lab-worker-cleartext.nft.json', 'save': 'lab-worker-cleartext.iptables-save',
+             'worker-networks.json': 'lab-worker-networks.json', 'worker-ip-addr.json': 'lab-worker-ip-addr.json',
+             'persisted-firewall.json': 'lab-persisted-firewall.json'}
+
+    def text(self, name):
+        with open(os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'agent', self.FILES[name])) as handle:
+            return handle.read()
+
+    def has(self, name):
+        return False
+
+
+def cleartext_findings(result):
+    return [f for f in result['findings'] if f['id'] == 'cleartext_vxlan']
+
+
+@pytest.mark.parametrize('agent_saw, expected', [
+    (None, '5 VXLAN packet(s) of encrypted network lab-encrypted reached this node outside IPsec since the fence '
+           'began counting'),
+    (3, '2 VXLAN packet(s) of encrypted network lab-encrypted reached this node outside IPsec since the node agent\'s '
+        'last run'),
+    (5, None),
+    (9, '5 VXLAN packet(s)'),   # the counter restarted (the rule was made again): all of it is new
+])
+def test_cleartext_counted_on_an_encrypted_network_is_a_finding(monkeypatch, tmp_path, agent_saw, expected):
+    state = tmp_path / 'agent-state.json'
+    if agent_saw is not None:
+        state.write_text(json.dumps({'readings': {'cleartext': [
+            {'network': 'lab-encrypted', 'direction': 'in', 'packets': agent_saw},
+            {'network': 'lab-plain', 'direction': 'in', 'packets': 0}]}}))
+    monkeypatch.setattr(_fwaudit, 'AGENT_STATE_FILE', str(state))
+    node = FakeNode(LabWorker(), 'ruleset', 'save')
+    node.backend = lambda: 'null\n'
+    ok, result = audit(monkeypatch, node, tmp_path)
+    assert ok
+    counted = dict(((c['network'], c['direction']), c['packets']) for c in result['cleartext'])
+    assert counted[('lab-encrypted', 'in')] == 5 and counted[('lab-plain', 'in')] == 31
+    found = cleartext_findings(result)
+    if expected is None:
+        assert found == []
+    else:
+        assert [(f['severity'], f['network']) for f in found] == [('high', 'lab-encrypted')]
+        assert found[0]['reason'].startswith(expected), found[0]['reason']
+    # The plain network's 31 packets are its traffic, never a finding; nor is any other finding raised here.
+    assert set(f['id'] for f in result['findings']) <= {'cleartext_vxlan'}, ids(result)
