@@ -87,7 +87,7 @@ def keep_cleartext_rules(host, entries):
     agent's state file: {'changed': bool, 'networks': [...], 'error': str or None}. Nothing is written when
     the fence is absent (the table_missing finding speaks) or already in step.
     """
-    done = {'changed': False, 'networks': [name for _, name, _ in entries], 'error': None}
+    done = {'changed': False, 'networks': [entry[1] for entry in entries], 'error': None}
     nft = host.get_bin_path('nft', opt_dirs=['/usr/sbin', '/sbin'])
     if nft is None:
         done['error'] = 'nft not found'
@@ -109,6 +109,7 @@ def keep_cleartext_rules(host, entries):
     else:
         done['changed'] = True
     return done
+
 
 # The options of the firewall audit proper: firewall_audit's own (with data_path_port and fail_on),
 # and the suboptions of ipsec_audit's `firewall`.
@@ -516,13 +517,13 @@ class FirewallAuditModule(object):
         for count in counts:
             seen = new_cleartext(count, baseline)
             if count['encrypted'] and seen > 0:
-                audit.find('cleartext_vxlan', 'high', '%d VXLAN packet(s) of encrypted network %s %s this node outside '
-                           'IPsec %s; the fence dropped them. Something sends that network\'s traffic unencrypted: '
-                           'check the xfrm policies and the kernel (policy_missing, kernel_no_esp) and capture UDP %d '
-                           'to see who sends VNI %d.' % (seen, count['network'], 'reached' if count['direction'] == 'in'
-                                                        else 'tried to leave', 'since the node agent\'s last run'
-                                                        if baseline else 'since the fence began counting',
-                                                        p['data_path_port'], count['vni']))
+                way = 'reached' if count['direction'] == 'in' else 'tried to leave'
+                since = 'since the node agent\'s last run' if baseline else 'since the fence began counting'
+                reason = ('%d VXLAN packet(s) of encrypted network %s %s this node outside IPsec %s; the fence '
+                          'dropped them. Something sends that network\'s traffic unencrypted: check the xfrm policies '
+                          'and the kernel (policy_missing, kernel_no_esp) and capture UDP %d to see who sends VNI %d.'
+                          % (seen, count['network'], way, since, p['data_path_port'], count['vni']))
+                audit.find('cleartext_vxlan', 'high', reason)
                 audit.findings[-1]['network'] = count['network']
         findings.sort(key=lambda f: -SEVERITIES.index(f['severity']))
         summary = dict((s, len([f for f in findings if f['severity'] == s])) for s in SEVERITIES)

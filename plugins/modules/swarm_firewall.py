@@ -29,6 +29,12 @@ description:
   - The table is replaced in one nftables transaction (C(nft -j -f -)), so the host is never
     without a fence half-way through a change. The module compares the table's canonical form
     (sets, chains, rules; no handles or counter values) and changes nothing when it matches.
+  - VXLAN on O(data_path_port) that arrives outside IPsec, or is about to leave on a route without IPsec,
+    goes through the chains C(cleartext_in) and C(cleartext_out), which hold one rule per overlay network:
+    it counts the network's packets, and drops them for an encrypted network. Those rules are learned
+    from the Docker Engine by the node agent (role C(ironclad.swarm.watch)), not declared here: the module
+    leaves them out of its comparison and of the persist file, and keeps them when it replaces the table.
+    See docs/firewall.md.
   - Bad input fails naming the option, before the table is touched.
 author:
   - ironclad.swarm developers (@ironclad-swarm)
@@ -106,6 +112,8 @@ options:
     description:
       - Priority of the input chain. Lower runs earlier. A drop in any table is final, so the priority
         only decides which table's counters see a packet first.
+      - The output chain always runs at priority 0 (C(filter)), after the route chains that mark an
+        encrypted network's packets for IPsec.
     type: int
     default: -10
   persist:

@@ -271,8 +271,17 @@ def start_service(lab):
         time.sleep(15)
 
 
-def restore_fence(lab, node):
+def restore_fence(lab, node, learn=True):
+    """Load the persisted fence again; with learn, let the node agent fill the cleartext chains at once (as its
+    next run would), so that every recording after a hand edit has them, whatever the timer's phase."""
     lab.sh(node, 'nft -j -f %s' % PERSIST)
+    if learn:
+        agent_run(lab, node)
+
+
+def agent_run(lab, node):
+    lab.sh(node, 'if systemctl cat ironclad-swarm-agent.service >/dev/null 2>&1; then '
+                 'systemctl start ironclad-swarm-agent.service; fi')
 
 
 def check_vnis(lab):
@@ -293,8 +302,9 @@ def record_fence(lab, folder):
         rec.run('baseline-manager.nft.json', m, 'nft -j list ruleset', 'swarm and networks, no task yet; fence deleted')
         rec.run('baseline-manager.iptables-save', m, 'iptables-save', 'the same moment')
     finally:
-        restore_fence(lab, lab.manager)
-    rec.run('table-fenced.json', m, 'nft -j list table inet ironclad_swarm', 'the fence as the firewall role applied it')
+        restore_fence(lab, lab.manager, learn=False)
+    rec.run('table-fenced.json', m, 'nft -j list table inet ironclad_swarm', 'the fence as the firewall role persisted '
+            'it, loaded again: its cleartext chains empty until the node agent runs')
     rec.run('persisted-firewall.json', m, 'cat %s' % PERSIST, 'the file swarm_firewall persisted; verbatim (the module '
             'compares its text)', verbatim=True)
 
@@ -313,16 +323,20 @@ def record_fence(lab, folder):
     finally:
         restore_fence(lab, lab.worker2)
 
-    # 3. a task on every node: Docker programs its per-network rules
+    # 3. a task on every node: Docker programs its per-network rules, the node agent learns the networks
     start_service(lab)
+    for node in lab.nodes.values():
+        agent_run(lab, node)
     rec.run('manager-fenced.json', m, 'nft -j list ruleset', 'fence applied, %s running on both networks' % SERVICE)
     rec.run('manager-fenced.iptables-save', m, 'iptables-save', 'the same moment')
     rec.run('manager-fenced.ip6tables-save', m, 'ip6tables-save', 'the same moment')
     rec.run('manager-networks.json', m, 'docker network inspect fwsec fwplain ingress', '')
     rec.run('worker-networks.json', w1, 'docker network inspect fwsec fwplain ingress', '')
     rec.run('worker-ip-addr.json', w1, 'ip -j addr show', '')
-    rec.run('manager-firewall-backend.json', m, "docker info --format '{{json .FirewallBackend}}'",
-            'what firewall_audit asks the engine (null before API 1.49)')
+    if 'FirewallBackend' in json.loads(lab.sdk(lab.manager, 'info')):
+        # Docker 26.1's and 20.10's CLI refuse the field (a template error), so the file exists from 28 on only.
+        rec.run('manager-firewall-backend.json', m, "docker info --format '{{json .FirewallBackend}}'",
+                'what firewall_audit asks the engine')
 
     # 4. hand edits, each undone after its recording
     lab.sh(lab.worker1, 'iptables -I INPUT 1 -p udp --dport 4789 -j ACCEPT')

@@ -158,3 +158,29 @@ def test_the_alert_rules_on_the_agents_metrics_name_the_spi_mismatch_and_nothing
     ok, said = alerts_on.expect_firing(agent_texts(dict(healthy, vm2=result('vm2', states)), tmp_path),
                                        ['IroncladSwarmSpiMismatch'])
     assert ok, said
+
+
+def test_the_black_hole_alert_needs_the_senders_counter_to_rise_and_the_receivers_to_stand_still(healthy, tmp_path):
+    """Two readings of each VM's agent, a minute's worth of traffic apart (alerts_on ramps each counter from its
+    first reading to its second): when vm1's out SA to vm3 gains 600 packets and vm3's matching in SA the same,
+    nothing fires; when vm3's stands still, IroncladSwarmEspBlackHole does, and only it."""
+    if shutil.which('promtool') is None:
+        if os.environ.get('CI'):
+            pytest.fail("promtool not found (Debian's prometheus package; tests/lab/host-setup.sh installs it)")
+        pytest.skip('promtool not found')
+    spi = out_spi(healthy, 'vm1', 'vm3')
+
+    def plus(node, key, more):
+        return result(node, [dict(s, packets=(s.get('packets') or 0) + more) if (s['src'], s['dst'], s['spi']) == key
+                             else s for s in vm_states(node)])
+    key = (VMS['vm1'], VMS['vm3'], spi)
+    before = agent_texts(healthy, tmp_path)
+    sent = agent_texts(dict(healthy, vm1=plus('vm1', key, 600)), tmp_path)
+    both = agent_texts(dict(healthy, vm1=plus('vm1', key, 600), vm3=plus('vm3', key, 600)), tmp_path)
+    ok, said = alerts_on.expect_firing(dict((n, (before[n], both[n])) for n in VMS), [])
+    assert ok, said
+    ok, said = alerts_on.expect_firing(dict((n, (before[n], sent[n])) for n in VMS), ['IroncladSwarmEspBlackHole'])
+    assert ok, said
+    # What the VM scenario reads on live agents: the set of alerts that fire.
+    assert alerts_on.firing(dict((n, (before[n], sent[n])) for n in VMS)) == {'IroncladSwarmEspBlackHole'}
+    assert alerts_on.firing(dict((n, (before[n], both[n])) for n in VMS)) == set()

@@ -215,18 +215,32 @@ def test_control_port_only_on_managers(rec):
 
 
 @pytest.mark.parametrize('rec', RECORDINGS)
-def test_unencrypted_vxlan_dropped_by_docker_on_fenced_node(rec):
+def test_unencrypted_vxlan_dropped_by_the_fence_and_by_docker_on_fenced_node(rec):
     rs = full_ruleset(rec, 'manager-fenced.json', 'manager-fenced.iptables-save')
-    verdict = _nft.evaluate(rs, _nft.Packet(WORKER1, MANAGER, 'udp', 4789, ipsec=False, vni=4097))
+    packet = _nft.Packet(WORKER1, MANAGER, 'udp', 4789, ipsec=False, vni=4097)
+    verdict = _nft.evaluate(rs, packet)
+    # The fence's rule for fwsec (learned by the node agent) comes first (priority -10) ...
+    assert (verdict.accepted, verdict.where, verdict.rule_text) == (
+        False, 'inet ironclad_swarm cleartext_in', '@th,96,24 4097 counter drop')
+    # ... and Docker's own drop stands behind it.
+    rs.drop_table('inet', 'ironclad_swarm')
+    verdict = _nft.evaluate(rs, packet)
     assert verdict.accepted is False
     assert verdict.where == 'ip filter INPUT (iptables)'
     assert '--pol none' in verdict.rule_text
+    # A plain network's VXLAN from a peer passes both.
+    assert _nft.evaluate(full_ruleset(rec, 'manager-fenced.json', 'manager-fenced.iptables-save'),
+                         _nft.Packet(WORKER1, MANAGER, 'udp', 4789, ipsec=False, vni=4098)).accepted is True
 
 
 @pytest.mark.parametrize('rec', RECORDINGS)
-def test_shadowed_docker_drop_admits_cleartext(rec):
+def test_shadowed_docker_drop_would_admit_cleartext_but_for_the_fence(rec):
     rs = full_ruleset(rec, 'worker-shadowed.json', 'worker-shadowed.iptables-save')
-    verdict = _nft.evaluate(rs, _nft.Packet(MANAGER, WORKER1, 'udp', 4789, ipsec=False, vni=4097))
+    packet = _nft.Packet(MANAGER, WORKER1, 'udp', 4789, ipsec=False, vni=4097)
+    verdict = _nft.evaluate(rs, packet)
+    assert (verdict.accepted, verdict.where) == (False, 'inet ironclad_swarm cleartext_in')
+    rs.drop_table('inet', 'ironclad_swarm')
+    verdict = _nft.evaluate(rs, packet)
     assert verdict.accepted is True
     assert verdict.rule_text == '-A INPUT -p udp -m udp --dport 4789 -j ACCEPT'
 

@@ -102,16 +102,31 @@ def test_fenced_manager_has_no_findings(monkeypatch, rec, tmp_path):
 
 
 @pytest.mark.parametrize('rec', RECORDINGS)
-def test_shadowed_docker_drop_is_high(monkeypatch, rec, tmp_path):
+def test_shadowed_docker_drop_is_medium_while_the_fence_drops_the_networks_cleartext(monkeypatch, rec, tmp_path):
     node = FakeNode(rec, 'worker-shadowed.json', 'worker-shadowed.iptables-save')
     ok, result = audit(monkeypatch, node, tmp_path)
     assert ok
-    assert ids(result) == [('vxlan_drop_shadowed', 'high')]
+    assert ids(result) == [('vxlan_drop_shadowed', 'medium')]
     finding = result['findings'][0]
     assert finding['node'] == 'lab-node'
     assert finding['rule'] == '-A INPUT -p udp -m udp --dport 4789 -j ACCEPT'
-    assert 'fwsec (VNI 4097)' in finding['reason'] and "before Docker's drop" in finding['reason']
+    assert 'fwsec (VNI 4097)' in finding['reason'] and "only the fence's own drop" in finding['reason']
 
+    ok, result = audit(monkeypatch, node, tmp_path, fail_on='medium')
+    assert not ok and result['msg'].startswith("1 finding(s) at or above medium: [medium] Docker's drop")
+
+
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_shadowed_docker_drop_is_high_where_the_fence_has_not_learned_the_network(monkeypatch, rec, tmp_path):
+    listing = json.loads(rec.text('worker-shadowed.json'))
+    listing['nftables'] = [o for o in listing['nftables']
+                           if not ('rule' in o and o['rule'].get('chain') in ('cleartext_in', 'cleartext_out'))]
+    node = FakeNode(rec, 'worker-shadowed.json', 'worker-shadowed.iptables-save')
+    node.ruleset = json.dumps(listing)
+    ok, result = audit(monkeypatch, node, tmp_path)
+    assert ids(result) == [('vxlan_drop_shadowed', 'high')]
+    finding = result['findings'][0]
+    assert 'fwsec (VNI 4097)' in finding['reason'] and "before Docker's drop" in finding['reason']
     ok, result = audit(monkeypatch, node, tmp_path, fail_on='high')
     assert not ok and result['msg'].startswith('1 finding(s) at or above high: [high] Unencrypted VXLAN')
 
