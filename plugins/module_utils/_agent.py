@@ -35,6 +35,7 @@ import time
 
 from ansible_collections.ironclad.swarm.plugins.module_utils._audit_rules import SEVERITIES, SwarmJudge
 from ansible_collections.ironclad.swarm.plugins.module_utils._auditreport import node_findings
+from ansible_collections.ironclad.swarm.plugins.module_utils._files import read_json
 from ansible_collections.ironclad.swarm.plugins.module_utils._fwaudit import FIREWALL_ARGUMENT_SPEC, cleartext_baseline
 from ansible_collections.ironclad.swarm.plugins.module_utils._nodeaudit import NodeAudit
 
@@ -110,14 +111,6 @@ def load_config(path):
         if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] < 1:
             raise AgentError('%s: %s must be a positive whole number, not %r' % (path, key, config[key]))
     return config
-
-
-def read_json(path):
-    try:
-        with open(path) as handle:
-            return json.load(handle)
-    except (IOError, OSError, ValueError):
-        return None
 
 
 def write_json(path, data):

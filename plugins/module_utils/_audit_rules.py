@@ -86,7 +86,9 @@ class SwarmJudge(object):
         self.view = view
         self.view_host = view_host
         self.view_error = view_error
-        self.declared = dict((n['name'], n) for n in declared or [] if n.get('name'))
+        # A network declared `state: absent` is one the networks role removes: not a declaration that it exists.
+        self.declared = dict((n['name'], n) for n in declared or []
+                             if n.get('name') and (n.get('state') or 'present') != 'absent')
         self.settings = settings
         self.now = now or datetime.datetime.now(datetime.timezone.utc)
         self.findings = []

@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 import tempfile
 
@@ -26,6 +27,15 @@ def read_text(path):
         return None
     with open(path, 'rb') as handle:
         return handle.read().decode('utf-8', 'replace')
+
+
+def read_json(path):
+    """The file's JSON, or None when it is missing, unreadable or not JSON."""
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (IOError, OSError, ValueError):
+        return None
 
 
 def sync_file(module, path, content, mode):

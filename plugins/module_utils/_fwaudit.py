@@ -17,6 +17,7 @@ import os
 import socket
 
 
+from ansible_collections.ironclad.swarm.plugins.module_utils._files import read_json
 from ansible_collections.ironclad.swarm.plugins.module_utils._findings import check as catalogued
 from ansible_collections.ironclad.swarm.plugins.module_utils._iptables import (
     docker_vxlan_rules,
@@ -55,14 +56,6 @@ SEVERITIES = ('low', 'medium', 'high')
 # The node agent's state file (the watch role's default): its last readings of the cleartext counters are the
 # baseline the audit measures against, so that the audit and the agent call the same packets new.
 AGENT_STATE_FILE = '/var/lib/ironclad-swarm/agent-state.json'
-
-
-def read_json_file(path):
-    try:
-        with open(path) as handle:
-            return json.load(handle)
-    except (IOError, OSError, ValueError):
-        return None
 
 
 def cleartext_baseline(state):
@@ -513,7 +506,7 @@ class FirewallAuditModule(object):
         counts = cleartext_counts(live)
         baseline = p.get('cleartext_baseline')
         if baseline is None:
-            baseline = cleartext_baseline(read_json_file(AGENT_STATE_FILE))
+            baseline = cleartext_baseline(read_json(AGENT_STATE_FILE))
         for count in counts:
             seen = new_cleartext(count, baseline)
             if count['encrypted'] and seen > 0:

@@ -30,9 +30,9 @@ description:
     without a fence half-way through a change. The module compares the table's canonical form
     (sets, chains, rules; no handles or counter values) and changes nothing when it matches.
   - VXLAN on O(data_path_port) that arrives outside IPsec, or is about to leave on a route without IPsec,
-    goes through the chains C(cleartext_in) and C(cleartext_out), which hold one rule per overlay network:
-    it counts the network's packets, and drops them for an encrypted network. Those rules are learned
-    from the Docker Engine by the node agent (role C(ironclad.swarm.watch)), not declared here: the module
+    goes through the chains C(cleartext_in) and C(cleartext_out), which hold one rule per overlay network
+    that counts the network's packets, and drops them for an encrypted network. Those rules are learned
+    from the Docker Engine by the node agent (role C(ironclad.swarm.watch)), not declared here. The module
     leaves them out of its comparison and of the persist file, and keeps them when it replaces the table.
     See docs/firewall.md.
   - Bad input fails naming the option, before the table is touched.

@@ -265,3 +265,13 @@ def test_dockerd_flags_override_daemon_json():
     assert merged['hosts'] == ['fd://', 'tcp://0.0.0.0:2375']
     assert merged['icc'] is False and merged['tlsverify'] is True
     assert merged['log-opts'] == {'max-file': '3', 'max-size': '5m'}
+
+
+def test_a_network_declared_absent_is_not_a_declaration_that_it_exists(view, nodes):
+    """networks_overlay's `state: absent` (the networks role removes it): gone is as declared, and a live one is
+    undeclared. The audit passes networks_overlay as it is, the node agent too: the judge decides, once."""
+    declared = DECLARED + [{'name': 'acc-removed', 'state': 'absent'}, {'name': 'acc-plain', 'state': 'absent'}]
+    result = judge(view, nodes, declared=declared)
+    assert not [f for f in result['findings'] if f.get('network') == 'acc-removed']
+    assert ('network_undeclared', 'high', 'acc-plain') in ids(result)
+    assert 'acc-removed' not in [n['name'] for n in result['networks']]
