@@ -10,7 +10,10 @@ put that root on sys.path (creating the link when it is missing) so that
 """
 
 import os
+import shutil
 import sys
+
+import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COLLECTIONS_ROOT = os.path.join(REPO, '.build', 'collections')
@@ -27,3 +30,15 @@ if COLLECTIONS_ROOT not in sys.path:
 UNIT = os.path.dirname(os.path.abspath(__file__))
 if UNIT not in sys.path:
     sys.path.insert(0, UNIT)
+
+
+@pytest.fixture
+def promtool():
+    """The path of Debian's promtool; the test is skipped without it, and fails instead when CI is set."""
+    path = shutil.which('promtool')
+    if path is None:
+        advice = "promtool not found: install Debian's prometheus package (tests/lab/host-setup.sh does)"
+        if os.environ.get('CI'):
+            pytest.fail(advice + '; CI is set, so this is a failure, not a skip')
+        pytest.skip(advice)
+    return path

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
 import sys
 import time
 
@@ -142,15 +141,11 @@ def agent_texts(results, tmp_path):
     return texts
 
 
-def test_the_alert_rules_on_the_agents_metrics_name_the_spi_mismatch_and_nothing_else(healthy, tmp_path):
+def test_the_alert_rules_on_the_agents_metrics_name_the_spi_mismatch_and_nothing_else(healthy, tmp_path, promtool):
     """Where both nodes' series meet (Prometheus), the SPI mismatch that no single node can see is an alert; the
     healthy VM lab raises none. promtool (Debian's prometheus) evaluates the shipped rules on the metrics the agent
     writes for the recorded SAs."""
-    if shutil.which('promtool') is None:
-        if os.environ.get('CI'):
-            pytest.fail("promtool not found (Debian's prometheus package; tests/lab/host-setup.sh installs it)")
-        pytest.skip('promtool not found')
-    ok, said = alerts_on.expect_firing(agent_texts(healthy, tmp_path), [])
+    ok, said = alerts_on.expect_firing(agent_texts(healthy, tmp_path), [], promtool=promtool)
     assert ok, said
     spi = out_spi(healthy, 'vm3', 'vm2')
     states = [dict(s, spi=0x0badf00d) if (s['src'], s['dst'], s['spi']) == (VMS['vm3'], VMS['vm2'], spi) else s
@@ -160,14 +155,11 @@ def test_the_alert_rules_on_the_agents_metrics_name_the_spi_mismatch_and_nothing
     assert ok, said
 
 
-def test_the_black_hole_alert_needs_the_senders_counter_to_rise_and_the_receivers_to_stand_still(healthy, tmp_path):
+def test_the_black_hole_alert_needs_the_senders_counter_to_rise_and_the_receivers_to_stand_still(healthy, tmp_path,
+                                                                                                 promtool):
     """Two readings of each VM's agent, a minute's worth of traffic apart (alerts_on ramps each counter from its
     first reading to its second): when vm1's out SA to vm3 gains 600 packets and vm3's matching in SA the same,
     nothing fires; when vm3's stands still, IroncladSwarmEspBlackHole does, and only it."""
-    if shutil.which('promtool') is None:
-        if os.environ.get('CI'):
-            pytest.fail("promtool not found (Debian's prometheus package; tests/lab/host-setup.sh installs it)")
-        pytest.skip('promtool not found')
     spi = out_spi(healthy, 'vm1', 'vm3')
 
     def plus(node, key, more):
