@@ -481,14 +481,23 @@ class FirewallAuditModule(object):
         if manager is None:
             manager = node_address is not None and _in_any(node_address, managers)
 
+        # What the audit core already read from the engine through its API (the node agent's runs), instead of
+        # three more processes of the docker CLI: {'networks': the encrypted overlays' inspect, 'firewall_backend'}.
+        engine = p.get('engine')
         if p['encrypted_vnis'] is not None:
             vnis = [(None, vni) for vni in sorted(set(p['encrypted_vnis']))]
+        elif engine is not None:
+            vnis = encrypted_vnis_from_inspect(engine['networks'], [a for a in (own if own is not None else [node_address])
+                                                                    if a is not None])
         else:
             vnis = self.docker_vnis(own if own is not None else [node_address])
 
         docker_tables = docker_nft_tables(objects)
-        backend = backend_from_info(self.run_tool(['docker', 'info', '--format', '{{json .FirewallBackend}}'],
-                                                  optional=True))
+        if engine is not None:
+            backend = backend_from_info(json.dumps(engine.get('firewall_backend')))
+        else:
+            backend = backend_from_info(self.run_tool(['docker', 'info', '--format', '{{json .FirewallBackend}}'],
+                                                      optional=True))
         if backend is None and docker_tables:
             backend = 'nftables'
 

@@ -277,6 +277,7 @@ class NodeAudit(object):
         self.node_facts = None
         self.connected = None
         self.overlays = None    # [(vni, name, encrypted)] of the engine's overlay networks, once listed
+        self.engine_facts = None  # what the fence audit would otherwise ask the docker CLI (every network read)
         self.ip = module.get_bin_path('ip', opt_dirs=['/usr/sbin', '/sbin'])
         self.modprobe = module.get_bin_path('modprobe', opt_dirs=['/usr/sbin', '/sbin'])
 
@@ -379,6 +380,9 @@ class NodeAudit(object):
             return None, [(name, None) for name in wanted], '%s' % error
         except Exception as error:  # the SDK raises its own errors and requests' alike
             return None, [(name, None) for name in wanted], explain(error)
+        if not wanted:
+            self.engine_facts = {'networks': [found[name] for name in sorted(found)],
+                                 'firewall_backend': info.get('FirewallBackend')}
         if swarm.get('LocalNodeState') != 'active':
             return None, [(name, None) for name in wanted], None
         names = list(wanted) or sorted(found)
@@ -438,6 +442,8 @@ class NodeAudit(object):
         if p['firewall'] is not None:
             params = dict((name, spec.get('default')) for name, spec in FIREWALL_ARGUMENT_SPEC.items())
             params.update(p['firewall'], data_path_port=p['data_path_port'], node_address=address or '')
+            if error is None and self.engine_facts is not None:
+                params['engine'] = self.engine_facts
             result['firewall'] = FirewallAuditModule(self.module, params).run()
         if p['swarm_view']:
             result['swarm_view'] = self.swarm_view(error)

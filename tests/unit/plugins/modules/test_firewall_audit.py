@@ -475,3 +475,32 @@ def test_cleartext_counted_on_an_encrypted_network_is_a_finding(monkeypatch, tmp
         assert found[0]['reason'].startswith(expected), found[0]['reason']
     # The plain network's 31 packets are its traffic, never a finding; nor is any other finding raised here.
     assert set(f['id'] for f in result['findings']) <= {'cleartext_vxlan'}, ids(result)
+
+
+@pytest.mark.parametrize('rec', RECORDINGS)
+def test_what_the_core_read_from_the_engine_replaces_the_docker_cli(monkeypatch, rec, tmp_path):
+    """The audit core (the node agent, ipsec_audit without a network list) hands the fence audit the encrypted
+    networks and the firewall backend it read through the engine's API: the same verdict, no docker process."""
+    def run(engine):
+        node = FakeNode(rec, 'worker-shadowed.json', 'worker-shadowed.iptables-save')
+        module = type('Host', (), {})()
+        module.run_command = lambda argv, **kw: node.run_command(argv)
+        module.get_bin_path = lambda name, *a, **kw: '/usr/sbin/' + name
+        module.warn = lambda msg: None
+        params = dict((k, v.get('default')) for k, v in _fwaudit.FIREWALL_ARGUMENT_SPEC.items())
+        persist = tmp_path / 'firewall.json'
+        persist.write_text(rec.text('persisted-firewall.json'))
+        params.update(persist_file=str(persist), data_path_port=4789, node_address='172.27.0.3', fail_on='none')
+        if engine is not None:
+            params['engine'] = engine
+        return _fwaudit.FirewallAuditModule(module, params).run(), node.commands
+
+    info = Recording('docker', rec.version).json('info.json')
+    engine = {'networks': json.loads(rec.text('worker-networks.json')), 'firewall_backend': info.get('FirewallBackend')}
+    through_cli, cli_commands = run(None)
+    through_api, api_commands = run(engine)
+    assert any(os.path.basename(c[0]) == 'docker' for c in cli_commands)
+    assert not any(os.path.basename(c[0]) == 'docker' for c in api_commands), api_commands
+    for key in ('findings', 'encrypted_vnis', 'docker_firewall_backend', 'checks', 'fence'):
+        assert through_api[key] == through_cli[key], key
+    assert through_api['encrypted_vnis'] == [4097] and through_api['findings'], 'the shadowed drop is flagged'
