@@ -34,6 +34,7 @@ def test_node_exporter_serves_the_agents_truth(node):
     assert ids.get("kernel_no_esp") == "high", ids
     for name in ("fence_table_present", "fence_table_matches", "fence_boot_unit_enabled", "engine_up"):
         assert gauge(samples, name) == 1, name
+
     # The fence counts VXLAN outside IPsec for each overlay network the node's engine lists: none of an
     # encrypted network's (on this kernel the packets die at the xfrm policy, before the output hook). A worker
     # drops a removed network some seconds after the manager does (earlier tests remove theirs): the agent's
