@@ -211,3 +211,38 @@ def test_cleartext_counts_become_one_series_per_network_and_direction(tmp_path):
     assert series == dict(((c['network'], c['direction']), ('true' if c['encrypted'] else 'false', str(c['vni']),
                                                             float(c['packets']))) for c in counts)
     assert series[('lab-plain', 'in')][0] == 'false' and series[('lab-encrypted', 'out')][0] == 'true'
+
+
+def test_docs_watch_lists_every_metric_the_agent_writes_and_every_alert(tmp_path):
+    """docs/watch.md's metrics table against what build_metrics writes for a manager whose result has every
+    reading (cleartext counts, a probe, the swarm), and its alerts table against the shipped rules."""
+    import re
+    import yaml
+    root = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..')
+    with open(os.path.join(root, 'docs', 'watch.md')) as handle:
+        doc = handle.read()
+    section = doc[doc.index('## Metrics'):]
+    section = section[:section.index('\n## ', 3)]
+    documented = set()
+    for row in re.findall(r'^\| (`[a-z_]+`(?:, `[a-z_]+`)*) \|', section, re.M):
+        documented.update(name.strip('`') for name in row.split(', '))
+    conf = config(tmp_path, manager=True)
+    result = copy.deepcopy(recorded('manager-1'))
+    with open(os.path.join(FIXTURES, 'lab-fence-counted.json')) as handle:
+        result['firewall']['cleartext'] = _nft.cleartext_counts(_nft.table_objects(_nft.parse_ruleset(handle.read())))
+    # The lab's kernel has no ESP: a peer's policy, SAs and Docker's drop as a kernel with ESP shows them.
+    peer = '172.18.0.3'
+    result['networks'] = [{'name': 'lab-encrypted', 'peers': [
+        {'address': peer, 'policy': True, 'spis_out': ['0x0000a001'], 'spis_in': ['0x0000b001']}]}]
+    result['xfrm']['sas'] = [
+        {'src': result['node_address'], 'dst': peer, 'spi': '0x0000a001', 'direction': 'out', 'bytes': 1, 'packets': 1}]
+    result['firewall']['fence']['vxlan_cleartext_drop'] = True
+    findings, swarm = _agent.judge(conf, result)
+    written = samples(_agent.build_metrics(conf, result, findings, swarm, 1.0, 2.0, 2.0, 1.5), tmp_path)
+    names = set(name[len('ironclad_swarm_'):] for name in written)
+    assert names == documented, ('written, not documented: %s; documented, not written: %s'
+                                 % (sorted(names - documented), sorted(documented - names)))
+    with open(os.path.join(root, 'roles', 'watch', 'files', 'ironclad-swarm-alerts.yml')) as handle:
+        alerts = set(rule['alert'] for group in yaml.safe_load(handle)['groups'] for rule in group['rules'])
+    listed = set(re.findall(r'^\| `(IroncladSwarm[A-Za-z]+)` \|', doc, re.M))
+    assert alerts == listed
