@@ -256,6 +256,34 @@ fence:
     vxlan_cleartext_drop:
       description: Unencrypted VXLAN of the encrypted networks is dropped; V(null) when no encrypted network is joined.
       type: bool
+cleartext:
+  description:
+    - The fence's counters of VXLAN outside IPsec, one per overlay network and direction (its chains
+      C(cleartext_in) and C(cleartext_out), whose rules the node agent keeps; empty without them).
+    - An encrypted network's count that rose since the node agent's last reading is the finding V(cleartext_vxlan).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    network:
+      description: The network's name, as the rule's comment gives it.
+      type: str
+    vni:
+      description: Its VXLAN id.
+      type: int
+    encrypted:
+      description: Whether the network is encrypted (its rule drops what it counts).
+      type: bool
+    direction:
+      description: V(in) (arrived outside IPsec) or V(out) (about to leave on a route without IPsec).
+      type: str
+    packets:
+      description: Packets counted since the rule was made.
+      type: int
+    bytes:
+      description: Bytes counted since the rule was made.
+      type: int
+  sample: [{network: backend, vni: 4097, encrypted: true, direction: in, packets: 0, bytes: 0}]
 summary:
   description: Number of findings per severity.
   returned: always

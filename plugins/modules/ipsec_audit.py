@@ -150,7 +150,8 @@ RETURN = r"""
 firewall:
   description:
     - The result of the firewall audit (O(firewall)), with the keys M(ironclad.swarm.firewall_audit) returns
-      (C(findings), C(checks), C(summary), C(peers), C(encrypted_vnis), C(docker_firewall_backend)). Its
+      (C(findings), C(checks), C(summary), C(peers), C(encrypted_vnis), C(docker_firewall_backend), C(fence),
+      C(cleartext)). Its
       findings are not merged into RV(findings).
   returned: when O(firewall) is set
   type: dict
