@@ -19,6 +19,7 @@ import socket
 
 from ansible_collections.ironclad.swarm.plugins.module_utils._files import read_json
 from ansible_collections.ironclad.swarm.plugins.module_utils._findings import check as catalogued
+from ansible_collections.ironclad.swarm.plugins.module_utils._overlay import is_encrypted_overlay, network_vnis
 from ansible_collections.ironclad.swarm.plugins.module_utils._iptables import (
     docker_vxlan_rules,
     merge_into,
@@ -34,8 +35,6 @@ from ansible_collections.ironclad.swarm.plugins.module_utils._nft import (
     TABLE_FAMILY,
     TABLE_NAME,
     FieldError,
-    TABLE_FAMILY,
-    TABLE_NAME,
     Packet,
     Ruleset,
     canonical_table,
@@ -45,6 +44,7 @@ from ansible_collections.ironclad.swarm.plugins.module_utils._nft import (
     parse_ruleset,
     ruleset_from_nft,
     sync_cleartext_batch,
+    table_absent,
     table_differences,
     table_objects,
     table_objects_from_batch,
@@ -87,7 +87,7 @@ def keep_cleartext_rules(host, entries):
         return done
     rc, out, err = host.run_command([nft, '-j', 'list', 'table', TABLE_FAMILY, TABLE_NAME])
     if rc != 0:
-        done['error'] = None if ('No such file' in err or 'does not exist' in err) else (err or out).strip()
+        done['error'] = None if table_absent(err) else (err or out).strip()
         return done
     try:
         batch = sync_cleartext_batch(table_objects(parse_ruleset(out)), entries)
@@ -128,15 +128,12 @@ def encrypted_vnis_from_inspect(networks, own_addresses):
     result = []
     own = set(str(a) for a in own_addresses)
     for net in networks or []:
-        options = net.get('Options') or {}
-        if net.get('Driver') != 'overlay' or 'encrypted' not in options:
+        if not is_encrypted_overlay(net):
             continue
         peers = [p.get('IP') for p in net.get('Peers') or []]
         if not own.intersection(peers) or len(peers) < 2:
             continue
-        for vni in str(options.get('com.docker.network.driver.overlay.vxlanid_list', '')).split(','):
-            if vni.strip().isdigit():
-                result.append((net.get('Name'), int(vni)))
+        result.extend((net.get('Name'), vni) for vni in network_vnis(net))
     return sorted(result, key=lambda item: item[1])
 
 
@@ -207,10 +204,12 @@ class Audit(object):
         self.findings = []
         self.checks = []
 
-    def find(self, fid, severity, reason, rule=None, peers=None):
+    def find(self, fid, severity, reason, rule=None, peers=None, network=None):
         finding = {'id': catalogued(fid, severity), 'severity': severity, 'node': self.node, 'reason': reason}
         if rule:
             finding['rule'] = rule
+        if network:
+            finding['network'] = network
         if peers:
             finding['peers'] = peers
             if len(peers) == 1:
@@ -348,6 +347,20 @@ class Audit(object):
                 if 'drop' not in docker:
                     self.find('vxlan_drop_missing', 'low', "Docker's drop of unencrypted VXLAN for encrypted network %s is "
                               'missing (%s); the fence drops such packets instead.' % (label, self.missing_drop_cause()))
+
+    def cleartext_checks(self, counts, baseline):
+        """The fence's cleartext counters ([{network, vni, encrypted, direction, packets}]): an encrypted network's
+        count that rose since baseline ({'network/direction': packets}, the agent's last reading) is a finding."""
+        for count in counts:
+            seen = new_cleartext(count, baseline)
+            if count['encrypted'] and seen > 0:
+                way = 'reached' if count['direction'] == 'in' else 'tried to leave'
+                since = 'since the node agent\'s last run' if baseline else 'since the fence began counting'
+                self.find('cleartext_vxlan', 'high', '%d VXLAN packet(s) of encrypted network %s %s this node outside '
+                          'IPsec %s; the fence dropped them. Something sends that network\'s traffic unencrypted: check '
+                          'the xfrm policies and the kernel (policy_missing, kernel_no_esp) and capture UDP %d to see who '
+                          'sends VNI %d.' % (seen, count['network'], way, since, self.port, count['vni']),
+                          network=count['network'])
 
     def table_checks(self):
         if self.table_live is None:
@@ -511,23 +524,12 @@ class FirewallAuditModule(object):
         audit = Audit(socket.gethostname(), peers, managers, node_address, manager, p['data_path_port'], non_peers,
                       ruleset, vnis, docker_rules, canonical_table(live), canonical_table(expected_objects),
                       p['expect_table'], backend, docker_tables, boot_unit)
-        findings = audit.run()
         counts = cleartext_counts(live)
         baseline = p.get('cleartext_baseline')
         if baseline is None:
             baseline = cleartext_baseline(read_json(AGENT_STATE_FILE))
-        for count in counts:
-            seen = new_cleartext(count, baseline)
-            if count['encrypted'] and seen > 0:
-                way = 'reached' if count['direction'] == 'in' else 'tried to leave'
-                since = 'since the node agent\'s last run' if baseline else 'since the fence began counting'
-                reason = ('%d VXLAN packet(s) of encrypted network %s %s this node outside IPsec %s; the fence '
-                          'dropped them. Something sends that network\'s traffic unencrypted: check the xfrm policies '
-                          'and the kernel (policy_missing, kernel_no_esp) and capture UDP %d to see who sends VNI %d.'
-                          % (seen, count['network'], way, since, p['data_path_port'], count['vni']))
-                audit.find('cleartext_vxlan', 'high', reason)
-                audit.findings[-1]['network'] = count['network']
-        findings.sort(key=lambda f: -SEVERITIES.index(f['severity']))
+        audit.cleartext_checks(counts, baseline)
+        findings = audit.run()
         summary = dict((s, len([f for f in findings if f['severity'] == s])) for s in SEVERITIES)
         result = dict(changed=False, findings=findings, checks=audit.checks, summary=summary,
                       peers=[str(n) if n.prefixlen != n.max_prefixlen else str(n.network_address) for n in peers],

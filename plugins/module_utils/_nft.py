@@ -23,6 +23,8 @@ __metaclass__ = type
 import ipaddress
 import json
 
+from ansible_collections.ironclad.swarm.plugins.module_utils._overlay import is_encrypted_overlay, network_vnis
+
 TABLE_FAMILY = 'inet'
 TABLE_NAME = 'ironclad_swarm'
 INPUT_CHAIN = 'input'
@@ -363,9 +365,6 @@ def table_objects_from_batch(batch):
 
 # The per-network cleartext rules (learned, not declared)
 
-OVERLAY_VNI_OPTION = 'com.docker.network.driver.overlay.vxlanid_list'
-
-
 def overlay_entries(networks):
     """Docker's network list or inspect output -> [(vni, name, encrypted)] of its overlay networks, by VNI.
 
@@ -376,10 +375,8 @@ def overlay_entries(networks):
     for net in networks or []:
         if net.get('Driver') != 'overlay':
             continue
-        options = net.get('Options') or {}
-        for part in str(options.get(OVERLAY_VNI_OPTION, '')).split(','):
-            if part.strip().isdigit():
-                entries[int(part)] = (int(part), net.get('Name') or '', 'encrypted' in options)
+        for vni in network_vnis(net):
+            entries[vni] = (vni, net.get('Name') or '', is_encrypted_overlay(net))
     return [entries[vni] for vni in sorted(entries)]
 
 
@@ -471,6 +468,11 @@ def cleartext_counts(objects):
 # ---------------------------------------------------------------------------
 # 2. Reading, canonical form, rendering
 # ---------------------------------------------------------------------------
+
+def table_absent(err):
+    """Whether `nft list table` failed because the table does not exist (nft's words for it)."""
+    return 'No such file or directory' in err or 'does not exist' in err
+
 
 def parse_ruleset(text):
     """`nft -j list ...` output -> list of objects (metainfo dropped)."""

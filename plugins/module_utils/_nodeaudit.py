@@ -35,6 +35,7 @@ from ansible_collections.ironclad.swarm.plugins.module_utils._fwaudit import (
     keep_cleartext_rules,
 )
 from ansible_collections.ironclad.swarm.plugins.module_utils._nft import overlay_entries
+from ansible_collections.ironclad.swarm.plugins.module_utils._overlay import is_encrypted_overlay, network_vnis
 from ansible_collections.ironclad.swarm.plugins.module_utils._nodefacts import gather as gather_node_facts
 from ansible_collections.ironclad.swarm.plugins.module_utils._swarmview import read as read_swarm_view
 from ansible_collections.ironclad.swarm.plugins.module_utils._kernel import (
@@ -54,16 +55,6 @@ SEVERITIES = ('low', 'medium', 'high')
 # Kernel modules asked about, and what their absence means.
 KERNEL_ENTRIES = ('esp4', 'xfrm_user', 'vxlan', 'ip_vs', 'xt_u32|xt_bpf')
 XFRM_STAT = '/proc/net/xfrm_stat'
-
-
-def is_encrypted_overlay(network):
-    """Docker treats an overlay as encrypted when the option is present at all, even as ''."""
-    return network.get('Driver') == 'overlay' and 'encrypted' in (network.get('Options') or {})
-
-
-def network_vnis(network):
-    text = str((network.get('Options') or {}).get('com.docker.network.driver.overlay.vxlanid_list', ''))
-    return [int(part) for part in text.split(',') if part.strip().isdigit()]
 
 
 def _hex(spi):

@@ -68,6 +68,17 @@ def is_encrypted(options):
     return ENCRYPTED_KEY in (options or {})
 
 
+def is_encrypted_overlay(network):
+    """A network as the engine lists or inspects it: an overlay that Docker encrypts."""
+    return network.get('Driver') == 'overlay' and is_encrypted(network.get('Options'))
+
+
+def network_vnis(network):
+    """A network as the engine lists or inspects it -> its VXLAN ids ([] before the allocator gave any)."""
+    text = str((network.get('Options') or {}).get(VXLANID_KEY, ''))
+    return [int(part) for part in text.split(',') if part.strip().isdigit()]
+
+
 def is_allocated(network):
     """Whether the swarm allocator has filled in a new overlay network (its VXLAN ids and subnets).
 

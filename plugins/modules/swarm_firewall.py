@@ -328,6 +328,7 @@ from ansible_collections.ironclad.swarm.plugins.module_utils._nft import (
     render_table,
     replace_batch,
     rule_count,
+    table_absent,
     table_differences,
     table_objects,
 )
@@ -355,7 +356,7 @@ class NftCli(object):
         """Our table's objects, or None when it does not exist."""
         rc, out, err = self.module.run_command([self.nft, '-j', 'list', 'table', TABLE_FAMILY, TABLE_NAME])
         if rc != 0:
-            if 'No such file or directory' in err or 'does not exist' in err:
+            if table_absent(err):
                 return None
             self.module.fail_json(msg='nft -j list table %s %s failed: %s' % (TABLE_FAMILY, TABLE_NAME, err.strip()), rc=rc)
         try:

@@ -18,7 +18,7 @@ import os
 
 import pytest
 
-from ansible_collections.ironclad.swarm.plugins.module_utils import _fwaudit, _iptables, _nft
+from ansible_collections.ironclad.swarm.plugins.module_utils import _fwaudit, _iptables, _nft, _overlay
 from recordings import versions
 
 RECORDINGS = versions('nft')
@@ -48,7 +48,7 @@ def test_overlay_networks_and_their_vnis_from_dockers_inspect(rec):
 def test_a_network_not_yet_allocated_or_not_overlay_is_left_out():
     networks = [{'Name': 'new', 'Driver': 'overlay', 'Options': {'encrypted': ''}},
                 {'Name': 'bridge', 'Driver': 'bridge', 'Options': {}},
-                {'Name': 'enc', 'Driver': 'overlay', 'Options': {'encrypted': '', _nft.OVERLAY_VNI_OPTION: '4100'}}]
+                {'Name': 'enc', 'Driver': 'overlay', 'Options': {'encrypted': '', _overlay.VXLANID_KEY: '4100'}}]
     # Docker treats `encrypted` as set whatever its value, '' included.
     assert _nft.overlay_entries(networks) == [(4100, 'enc', True)]
 
