@@ -278,13 +278,11 @@ def swarm_plan(hosts, nodes, anchor, reconcile=False, remove_departed=False):
             entry['status'] = MEMBER
             entry['role'] = _node_role(by_id[node_id])
             if entry['role'] != want:
+                # The groups declare the role: moving a host between them promotes or demotes it on a plain run.
+                # Neither loses a task, and a demotion waits for quorum (node_retire.yml), so no switch guards it.
                 verb = 'promote' if want == 'manager' else 'demote'
-                if reconcile:
-                    entry['action'] = verb
-                    drift.append('%s: is a %s but listed as %s: will %s it' % (name, entry['role'], want, verb))
-                else:
-                    drift.append('%s: is a %s but listed as %s: set cluster_reconcile=true to %s it'
-                                 % (name, entry['role'], want, verb))
+                entry['action'] = verb
+                drift.append('%s: is a %s but listed as %s: will %s it' % (name, entry['role'], want, verb))
         else:
             entry['status'] = FOREIGN
             other = _cluster_id(swarm) or 'a swarm managed elsewhere'
@@ -367,7 +365,9 @@ def swarm_plan(hosts, nodes, anchor, reconcile=False, remove_departed=False):
 def swarm_quorum(nodes, node_id):
     """Can ``node_id`` be demoted or removed without the managers losing quorum?"""
     nodes = _require_list(nodes, 'nodes')
-    managers = [n for n in nodes if _node_role(n) == 'manager' and n.get('ManagerStatus')]
+    # The Raft membership, as Docker counts managers: the engine fills ManagerStatus from it. An entry that asks
+    # for the manager role without being a member (promoted while unreachable, or left) is not counted.
+    managers = [n for n in nodes if n.get('ManagerStatus')]
     # Docker keeps reporting a manager that left as "reachable" for a while; count a manager
     # only when its node is also ready, so that the check errs on the side of refusing.
     reachable = [n for n in managers
@@ -400,7 +400,9 @@ def swarm_quorum(nodes, node_id):
                          'removing anything' % (len(reachable), len(managers), result['quorum']))
         return result
     if target not in managers:
-        result['msg'] = 'node %s is a worker: quorum is not affected' % node_id
+        result['msg'] = ('node %s is a worker: quorum is not affected' % node_id if _node_role(target) != 'manager'
+                         else 'node %s asks for the manager role but is not in the Raft membership: quorum is not '
+                              'affected' % node_id)
         return result
     result['is_manager'] = True
     target_reachable = target in reachable

@@ -136,7 +136,11 @@ class SwarmJudge(object):
                      node=self.view_host, managers=managers_inv, unreachable=silent)
             return
         nodes = view.get('nodes') or []
-        managers = [n for n in nodes if n.get('role') == 'manager']
+        # Counted as Docker counts them (docker info's Managers, the Raft membership), not by the role a node entry
+        # asks for: a node promoted while it could not be reached, or the entry of a manager that left, asks for the
+        # manager role without being a member, and counting it would report quorum lost on a swarm that takes writes.
+        # A view recorded before raft_member was read counts by the role.
+        managers = [n for n in nodes if n.get('raft_member', n.get('role') == 'manager')]
         reachable = [n for n in managers if n.get('reachability') == 'reachable']
         total = len(managers)
         majority = total // 2 + 1

@@ -158,6 +158,13 @@ def backend_from_info(text):
     return None
 
 
+def engine_manager(engine):
+    """Whether the engine says this node is a manager (Swarm.ControlAvailable), or None when not read."""
+    if not engine or engine.get('control_available') is None:
+        return None
+    return bool(engine['control_available'])
+
+
 def addresses_from_ip_json(data):
     """`ip -j addr show` output -> the addresses on the host (loopback excluded)."""
     found = []
@@ -237,9 +244,12 @@ class Audit(object):
             ('data_path_blocked', 'data_path', 'UDP %d (VXLAN out of IPsec)' % self.port, 'udp', self.port, True,
              'overlay networks carry no traffic between them'),
         ]
-        if self.manager:
-            swarm.append(('control_blocked', 'control', 'TCP 2377', 'tcp', CONTROL_PORT, False,
-                          'nodes cannot join or reach this manager'))
+        # TCP 2377 on every node: a worker does not listen on it, but once promoted (by hand, or by site.yml
+        # before the fence follows) the other managers must reach it at once, or the swarm loses quorum.
+        swarm.append(('control_blocked', 'control', 'TCP 2377', 'tcp', CONTROL_PORT, False,
+                      'nodes cannot join or reach this manager' if self.manager else
+                      'nothing listens there on a worker, but promoting this node would cut it off from the other '
+                      'managers and can cost the swarm its quorum'))
         for fid, flow, what, proto, port, ipsec, effect in swarm:
             blocked, unsure = [], []
             decided = None
@@ -255,7 +265,8 @@ class Audit(object):
                 elif verdict.accepted is None:
                     unsure.append((str(source), verdict))
             if blocked:
-                self.find(fid, 'high', '%s from peer(s) %s is dropped by %s: %s.' % (
+                severity = 'medium' if flow == 'control' and not self.manager else 'high'
+                self.find(fid, severity, '%s from peer(s) %s is dropped by %s: %s.' % (
                     what, ', '.join(blocked[:10]) + (' and %d more' % (len(blocked) - 10) if len(blocked) > 10 else ''),
                     decided.where, effect), decided.rule_text, peers=blocked)
             for source, verdict in unsure[:1]:
@@ -485,18 +496,26 @@ class FirewallAuditModule(object):
                 merge_into(ruleset, saves[family])
         docker_rules = docker_vxlan_rules(saves['ip'], p['data_path_port']) if 'ip' in saves else {}
 
+        # What the audit core already read from the engine through its API (the node agent's runs), instead of
+        # more processes of the docker CLI: {'networks': the encrypted overlays' inspect, 'firewall_backend',
+        # 'control_available': whether this node is a manager}.
+        engine = p.get('engine')
         own = None
         if node_address is None:
             out = self.run_tool(['ip', '-j', 'addr', 'show'], optional=True)
             own = addresses_from_ip_json(json.loads(out)) if out else []
             node_address = next((a for a in own if _in_any(a, peers)), None)
         manager = p['manager']
-        if manager is None:
+        if manager is None and engine_manager(p.get('engine')) is not None:
+            # The engine's own word (the node agent and ipsec_audit read it): a node promoted by hand is a manager
+            # whatever the inventory says.
+            manager = engine_manager(p.get('engine'))
+        if manager is None and managers:
             manager = node_address is not None and _in_any(node_address, managers)
+        if manager is None:
+            answer = self.run_tool(['docker', 'info', '--format', '{{json .Swarm.ControlAvailable}}'], optional=True)
+            manager = (answer or '').strip() == 'true'
 
-        # What the audit core already read from the engine through its API (the node agent's runs), instead of
-        # three more processes of the docker CLI: {'networks': the encrypted overlays' inspect, 'firewall_backend'}.
-        engine = p.get('engine')
         if p['encrypted_vnis'] is not None:
             vnis = [(None, vni) for vni in sorted(set(p['encrypted_vnis']))]
         elif engine is not None:

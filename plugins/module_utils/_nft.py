@@ -31,6 +31,8 @@ INPUT_CHAIN = 'input'
 PEER_CHAIN = 'swarm_peer'
 SET_PEERS4 = 'peers4'
 SET_PEERS6 = 'peers6'
+# Sets of the managers' addresses, in tables written before TCP 2377 was admitted on every node (read only by
+# the fence audit, to tell a manager of such a table).
 SET_MANAGERS4 = 'managers4'
 SET_MANAGERS6 = 'managers6'
 OUTPUT_CHAIN = 'output'
@@ -144,12 +146,10 @@ def parse_allow(entries, field):
 class FenceSpec(object):
     """The validated desired state of the fence."""
 
-    def __init__(self, peers4, peers6, managers4, managers6, ssh_ports, data_path_port,
+    def __init__(self, peers4, peers6, ssh_ports, data_path_port,
                  drop_unencrypted_vxlan, input_policy, allow, allow_icmp, priority):
         self.peers4 = peers4
         self.peers6 = peers6
-        self.managers4 = managers4
-        self.managers6 = managers6
         self.ssh_ports = ssh_ports
         self.data_path_port = data_path_port
         self.drop_unencrypted_vxlan = drop_unencrypted_vxlan
@@ -189,7 +189,7 @@ def build_spec(params):
         priority = int(priority)
     except (TypeError, ValueError):
         raise FieldError('priority', '%r is not an integer' % (priority,))
-    return FenceSpec(peers4, peers6, managers4, managers6, ssh_ports, data_path_port,
+    return FenceSpec(peers4, peers6, ssh_ports, data_path_port,
                      bool(params.get('drop_unencrypted_vxlan', False)), policy, allow,
                      bool(params.get('allow_icmp', True)), priority)
 
@@ -242,8 +242,6 @@ def desired_objects(spec):
     objs = [{'table': {'family': TABLE_FAMILY, 'name': TABLE_NAME}}]
     objs.append(_set_obj(SET_PEERS4, 'ipv4_addr', spec.peers4))
     objs.append(_set_obj(SET_PEERS6, 'ipv6_addr', spec.peers6))
-    objs.append(_set_obj(SET_MANAGERS4, 'ipv4_addr', spec.managers4))
-    objs.append(_set_obj(SET_MANAGERS6, 'ipv6_addr', spec.managers6))
     objs.append({'chain': {'family': TABLE_FAMILY, 'table': TABLE_NAME, 'name': INPUT_CHAIN, 'type': 'filter',
                            'hook': 'input', 'prio': spec.priority, 'policy': spec.input_policy}})
     objs.append({'chain': {'family': TABLE_FAMILY, 'table': TABLE_NAME, 'name': PEER_CHAIN}})
@@ -287,11 +285,10 @@ def desired_objects(spec):
     rules.append(_rule(PEER_CHAIN, [_match(_meta('l4proto'), 'esp'), COUNTER, ACCEPT]))
     rules.append(_rule(PEER_CHAIN, [_match(_payload('udp', 'dport'), _ports([GOSSIP_PORT, dport])), COUNTER, ACCEPT]))
     rules.append(_rule(PEER_CHAIN, [_match(_payload('tcp', 'dport'), GOSSIP_PORT), COUNTER, ACCEPT]))
-    # The control port only on managers: the packet is addressed to a manager's address.
-    rules.append(_rule(PEER_CHAIN, [_match(_payload('ip', 'daddr'), '@' + SET_MANAGERS4),
-                                    _match(_payload('tcp', 'dport'), CONTROL_PORT), COUNTER, ACCEPT]))
-    rules.append(_rule(PEER_CHAIN, [_match(_payload('ip6', 'daddr'), '@' + SET_MANAGERS6),
-                                    _match(_payload('tcp', 'dport'), CONTROL_PORT), COUNTER, ACCEPT]))
+    # The control port from peers on every node, not only on the managers of the inventory: only a manager
+    # listens on it, and a node promoted by hand (docker node promote) must be reachable by the other managers
+    # before anything re-runs this module, or the swarm loses quorum (docs/firewall.md, "TCP 2377").
+    rules.append(_rule(PEER_CHAIN, [_match(_payload('tcp', 'dport'), CONTROL_PORT), COUNTER, ACCEPT]))
     return objs + rules
 
 

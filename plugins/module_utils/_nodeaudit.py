@@ -373,7 +373,8 @@ class NodeAudit(object):
             return None, [(name, None) for name in wanted], explain(error)
         if not wanted:
             self.engine_facts = {'networks': [found[name] for name in sorted(found)],
-                                 'firewall_backend': info.get('FirewallBackend')}
+                                 'firewall_backend': info.get('FirewallBackend'),
+                                 'control_available': bool(swarm.get('ControlAvailable'))}
         if swarm.get('LocalNodeState') != 'active':
             return None, [(name, None) for name in wanted], None
         names = list(wanted) or sorted(found)

@@ -32,6 +32,9 @@ def _node(node):
         'state': status.get('State'),
         'address': status.get('Addr'),
         'engine_version': (description.get('Engine') or {}).get('EngineVersion'),
+        # In the Raft membership: the engine fills ManagerStatus from it. A node whose spec asks for the manager
+        # role but that never joined Raft (a promotion that could not reach it) or left it has none.
+        'raft_member': bool(manager),
         'leader': bool(manager.get('Leader')),
         'reachability': manager.get('Reachability'),
         'manager_addr': manager.get('Addr'),

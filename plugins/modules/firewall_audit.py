@@ -43,7 +43,10 @@ options:
     elements: str
     default: []
   managers:
-    description: Addresses of the swarm's managers. Empty means those in the table (or O(persist_file)).
+    description:
+      - Addresses of the swarm's managers, used only to tell whether this node is one when O(manager) is unset.
+        Empty means those in the table's C(managers4) and C(managers6) sets, which only a fence written before
+        TCP 2377 was admitted on every node has.
     type: list
     elements: str
     default: []
@@ -55,8 +58,10 @@ options:
     default: ''
   manager:
     description:
-      - Whether this node is a manager, so that TCP 2377 must be open to peers. Unset means
-        O(node_address) is one of O(managers).
+      - Whether this node is a manager, so that TCP 2377 blocked from peers is high (medium on a worker,
+        which only a promotion would cut off) and TCP 2377 open to non-peers is checked.
+      - Unset means O(node_address) is one of O(managers) when O(managers) (or the table) names any, and
+        otherwise what the engine says (C(docker info), C(Swarm.ControlAvailable)).
     type: bool
   data_path_port:
     description: UDP port of the swarm's data path (VXLAN).

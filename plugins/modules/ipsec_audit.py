@@ -67,7 +67,8 @@ options:
     description:
       - Also audit this node's firewall in the same call, as M(ironclad.swarm.firewall_audit) does, and return
         its result as RV(firewall). The audited address is the node's swarm address (RV(node_address)); the
-        peers and managers are those of the C(inet ironclad_swarm) table. Unset skips it.
+        peers are those of the C(inet ironclad_swarm) table, and whether the node is a manager is the engine's
+        word (C(Swarm.ControlAvailable)), whatever the inventory says. Unset skips it.
       - One call in place of two per node is what the C(audit) role uses it for.
     type: dict
     suboptions:

@@ -18,12 +18,13 @@ description:
   - Manages one nftables table, C(inet ironclad_swarm), and never touches any other table
     (Docker's iptables-nft tables, ufw, your own).
   - From the addresses in O(peers) it admits TCP and UDP 7946 (gossip), UDP O(data_path_port)
-    (VXLAN) and IP protocol 50 (ESP, which encrypted overlays need); TCP 2377 is admitted from
-    peers only on packets addressed to a manager (an address in O(managers)). The same ports
-    and ESP are dropped from everyone else.
-  - Peers and managers live in named sets (C(peers4), C(peers6), C(managers4), C(managers6)),
-    so the number of rules does not depend on the size of the cluster; adding or removing a
-    node changes set elements only.
+    (VXLAN), IP protocol 50 (ESP, which encrypted overlays need) and TCP 2377 (the control
+    plane). The same ports and ESP are dropped from everyone else.
+  - TCP 2377 is admitted from peers on every node, workers included. Only a manager listens on
+    it, and a worker promoted by hand (C(docker node promote)) must be reachable by the other
+    managers at once, before anything re-runs this module, or the swarm loses quorum.
+  - Peers live in named sets (C(peers4), C(peers6)), so the number of rules does not depend on
+    the size of the cluster; adding or removing a node changes set elements only.
   - Established and related traffic, loopback and O(ssh_ports) are accepted before anything is
     dropped, so the fence never cuts the SSH session that applies it.
   - The table is replaced in one nftables transaction (C(nft -j -f -)), so the host is never
@@ -56,8 +57,8 @@ options:
     default: []
   managers:
     description:
-      - The addresses of the swarm's managers. TCP 2377 is admitted from peers to these addresses
-        only, so the same table serves managers and workers. Managers are added to O(peers).
+      - The addresses of the swarm's managers. They are added to O(peers); the table is the same
+        on managers and workers (TCP 2377 is admitted from peers on every node).
     type: list
     elements: str
     default: []
@@ -255,7 +256,7 @@ ruleset:
   description: The table after this run (in check mode, as it would be), as nft-like text; empty when absent.
   returned: always
   type: str
-  sample: "table inet ironclad_swarm {\n\tset managers4 {\n\t\ttype ipv4_addr\n ..."
+  sample: "table inet ironclad_swarm {\n\tset peers4 {\n\t\ttype ipv4_addr\n ..."
 rules:
   description: Number of rules in the table after this run; it does not grow with the number of peers.
   returned: always

@@ -245,13 +245,13 @@ def test_plan_wrong_roles():
              {'name': 'm2', 'want': 'manager', 'swarm': swarm_with(M2, manager=True, cluster_id='C')},
              {'name': 'm3', 'want': 'manager', 'swarm': load('info_swarm_stale_worker.json')},
              {'name': 'w1', 'want': 'worker', 'swarm': swarm_with(W1, manager=True, cluster_id='C')}]
-    plan = sc.swarm_plan(hosts, nodes, 'm1')
-    assert plan['promote'] == [] and plan['demote'] == []
-    assert 'm3: is a worker but listed as manager: set cluster_reconcile=true to promote it' in plan['drift']
-    assert 'w1: is a manager but listed as worker: set cluster_reconcile=true to demote it' in plan['drift']
-    plan = sc.swarm_plan(hosts, nodes, 'm1', reconcile=True)
-    assert plan['promote'] == ['m3'] and plan['demote'] == ['w1']
-    assert plan['hosts']['m3']['node_id'] == M3_AS_WORKER
+    # The groups declare the role: a plain run promotes and demotes, as a reconciling one does.
+    for reconcile in (False, True):
+        plan = sc.swarm_plan(hosts, nodes, 'm1', reconcile=reconcile)
+        assert plan['promote'] == ['m3'] and plan['demote'] == ['w1']
+        assert 'm3: is a worker but listed as manager: will promote it' in plan['drift']
+        assert 'w1: is a manager but listed as worker: will demote it' in plan['drift']
+        assert plan['hosts']['m3']['node_id'] == M3_AS_WORKER
 
 
 def test_plan_unknown_host_blocks_pruning():
@@ -315,6 +315,24 @@ def test_quorum_old_entry_that_docker_still_calls_reachable():
     assert q['ok'] is True
     assert (q['managers'], q['reachable'], q['quorum']) == (4, 3, 3)
     assert (q['managers_after'], q['reachable_after'], q['quorum_after']) == (3, 3, 2)
+
+
+def test_quorum_counts_the_raft_membership_not_the_role_an_entry_asks_for():
+    # The lab's state after a worker promoted while its fence dropped TCP 2377 left with --force: its entry still
+    # asks for the manager role, is down, and has no ManagerStatus (Docker's 404 "can't find manager in raft
+    # memberlist" on a demotion). It is no manager for quorum, and removing it does not touch quorum.
+    nodes = load('nodes_1m2w.json')
+    stale = [n for n in nodes if n['ID'] == W1][0]
+    stale['Spec']['Role'] = 'manager'
+    stale['Status']['State'] = 'down'
+    stale.pop('ManagerStatus', None)
+    q = sc.swarm_quorum(nodes, W1)
+    assert q['ok'] is True and q['is_manager'] is False
+    assert (q['managers'], q['reachable'], q['quorum']) == (1, 1, 1)
+    assert q['msg'] == ('node %s asks for the manager role but is not in the Raft membership: quorum is not affected'
+                        % W1)
+    rows = dict((r['id'], r) for r in sc.swarm_node_table(nodes))
+    assert rows[W1]['role'] == 'manager' and rows[W1]['manager_status'] == ''
 
 
 def test_quorum_worker_and_missing_node():

@@ -172,6 +172,25 @@ def test_quorum_lost_when_no_manager_can_read(view, nodes):
     assert [f['id'] for f in result['findings']] == ['quorum_lost']
 
 
+def test_managers_are_counted_on_the_raft_membership(view, nodes):
+    # Issue 19's lab: a worker promoted while its fence dropped TCP 2377, then made to leave and join again. Its old
+    # entry asks for the manager role, is down and is no Raft member; docker info counts 1 manager and writes work.
+    view = copy.deepcopy(view)
+    base = [n for n in view['nodes'] if n['role'] == 'manager'][0]
+    assert base['raft_member'] is True
+    view['nodes'].append(dict(base, id='stale', hostname=W2, leader=False, reachability=None, manager_addr=None,
+                              raft_member=False, state='down'))
+    result = judge(view, nodes)
+    assert result['swarm']['quorum'] == {'managers': 1, 'reachable': 1, 'majority': 1, 'holds': True, 'tolerates': 0}
+    found = [f['id'] for f in result['findings']]
+    assert 'quorum_lost' not in found and 'manager_unreachable' not in found and 'managers_even' not in found
+    assert 'node_down' in found  # the entry is down, and says so
+    # A view recorded before raft_member was read counts by the role, as it did.
+    for node in view['nodes']:
+        node.pop('raft_member')
+    assert judge(view, nodes)['swarm']['quorum']['managers'] == 2
+
+
 def test_even_and_many_managers(view, nodes):
     assert 'managers_even' in [f['id'] for f in judge(three_managers(view, ['reachable'] * 2), nodes)['findings']]
     assert 'managers_many' in [f['id'] for f in judge(three_managers(view, ['reachable'] * 9), nodes)['findings']]

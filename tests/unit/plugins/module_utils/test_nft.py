@@ -207,11 +207,16 @@ def test_fenced_manager(rec, source, proto, port, ipsec, accepted):
 
 
 @pytest.mark.parametrize('rec', RECORDINGS)
-def test_control_port_only_on_managers(rec):
+def test_control_port_from_peers_on_every_node(rec):
+    # The table is the same on every node, and admits TCP 2377 from peers whatever the destination: a worker promoted
+    # by hand must not be cut off from the other managers.
     rs = full_ruleset(rec, 'manager-fenced.json', 'manager-fenced.iptables-save')
-    verdict = _nft.evaluate(rs, _nft.Packet(MANAGER, WORKER1, 'tcp', 2377))
-    assert verdict.accepted is False
-    assert verdict.rule_text == 'tcp dport { 2377, 7946 } counter drop'
+    for source, destination in ((WORKER1, MANAGER), (MANAGER, WORKER1), (WORKER2, WORKER1)):
+        verdict = _nft.evaluate(rs, _nft.Packet(source, destination, 'tcp', 2377))
+        # (an accept ends only its own table's chain: the verdict names the last table that saw the packet)
+        assert verdict.accepted is True, (source, destination, verdict.where, verdict.rule_text)
+    verdict = _nft.evaluate(rs, _nft.Packet('198.51.100.7', WORKER1, 'tcp', 2377))
+    assert verdict.accepted is False and verdict.rule_text == 'tcp dport { 2377, 7946 } counter drop'
 
 
 @pytest.mark.parametrize('rec', RECORDINGS)

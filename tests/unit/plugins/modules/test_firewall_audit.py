@@ -33,6 +33,7 @@ VXLAN_MATCH = {'20.10': 'u32', '26.1': 'bpf', '28.5': 'bpf'}
 class FakeNode:
     def __init__(self, rec, ruleset, save, networks='worker-networks.json'):
         self.rec = rec
+        self.ruleset_name = ruleset
         self.ruleset = rec.text(ruleset)
         self.save = rec.text(save) if save else None
         self.networks = rec.text(networks)
@@ -57,6 +58,9 @@ class FakeNode:
             assert args[1:] == ['is-enabled', 'ironclad-swarm-firewall.service']
             said, rc = getattr(self, 'boot', ('enabled', 0))
             return rc, said + '\n', ''
+        if args[1:3] == ['info', '--format'] and args[3] == '{{json .Swarm.ControlAvailable}}':
+            info = Recording('docker', self.rec.version).json('info.json')
+            return 0, json.dumps(self.control_available(info)) + '\n', ''
         if args[1:3] == ['info', '--format']:
             assert args[3] == '{{json .FirewallBackend}}'
             return 0, self.backend(), ''
@@ -65,6 +69,11 @@ class FakeNode:
         if args[1:3] == ['network', 'inspect']:
             return 0, self.networks, ''
         raise AssertionError(args)
+
+    def control_available(self, info):
+        """The recorded engine's ControlAvailable, for the node this fake stands for (the recordings' info.json
+        is the first manager's)."""
+        return bool((info.get('Swarm') or {}).get('ControlAvailable')) and 'manager' in self.ruleset_name
 
     def backend(self):
         """The engine's answer: recorded as such, or the field of the same version's recorded info()."""
@@ -236,7 +245,9 @@ def test_nftables_backend_is_named_and_the_overlay_rules_still_audited(monkeypat
     assert "Docker's nftables tables (none)" in finding['reason']
     vxlan = dict((c['check'], c) for c in result['checks'] if c['check'].startswith('unencrypted VXLAN'))
     peer = vxlan['unencrypted VXLAN of fwsec (VNI 4097) from 172.27.0.2']
-    assert peer['accepted'] is False and '-m bpf --bytecode' in peer['decided_by']
+    # The recording holds the fence's per-network rule (the lab's node agent made it), which decides first; Docker's
+    # bpf drop in iptables is still read, so no vxlan_drop_missing is raised.
+    assert peer['accepted'] is False and '@th,96,24 4097 counter drop' in peer['decided_by']
     assert result['encrypted_vnis'] == [4097]
 
 
@@ -247,11 +258,12 @@ def test_nftables_backend_without_dockers_drop_says_where_the_audit_looked(monke
     node.save = ''.join(line for line in node.save.splitlines(True)
                         if not (line.startswith('-A INPUT') and '4789' in line))
     ok, result = audit(monkeypatch, node, tmp_path, node_address='172.27.0.2')
-    # the fence admits the peers' VXLAN (drop_unencrypted_vxlan is off while fwplain is plain): high
-    assert ids(result) == [('docker_nftables_backend', 'low'), ('vxlan_drop_missing', 'high')]
+    # The fence's rule for fwsec (learned by the lab's node agent) drops the cleartext even though drop_unencrypted_vxlan
+    # is off while fwplain is plain: low, and the reason still says where the audit looked for Docker's drop.
+    assert ids(result) == [('docker_nftables_backend', 'low'), ('vxlan_drop_missing', 'low')]
     missing = [f for f in result['findings'] if f['id'] == 'vxlan_drop_missing'][0]
     assert ("is missing (Docker's firewall backend is nftables, and the audit looked for the drop in iptables, where "
-            "Docker 28.5 still writes the overlay rules) and 172.27.0.2 accepts it") in missing['reason']
+            "Docker 28.5 still writes the overlay rules); the fence drops such packets instead") in missing['reason']
 
 
 def test_backend_from_the_engine_or_from_dockers_tables():
@@ -310,8 +322,11 @@ def vm_audit(monkeypatch, suite, node, host, tmp_path, **params):
 @pytest.mark.parametrize('node', sorted(VM_ADDRESSES))
 def test_vm_lab_fence_and_dockers_bpf_drop_are_clean(monkeypatch, tmp_path, suite, node):
     host = VmNode(suite, node)
-    ok, result = vm_audit(monkeypatch, suite, node, host, tmp_path, fail_on='low')
-    assert ok and result['findings'] == [], result['findings']
+    ok, result = vm_audit(monkeypatch, suite, node, host, tmp_path, fail_on='high')
+    # Recorded with the fence of before TCP 2377 was admitted on every node (`ip daddr @managers4 tcp dport 2377
+    # accept`): on the workers it drops 2377 from peers, so a promotion would have cut them off. That is medium now.
+    expected = [] if node == 'vm1' else [('control_blocked', 'medium')]
+    assert ok and ids(result) == expected, result['findings']
     assert result['peers'] == sorted(VM_ADDRESSES.values())
     assert result['encrypted_vnis'] == [4097]
     accepted = dict((c['check'], c['accepted']) for c in result['checks'])
@@ -344,7 +359,8 @@ def test_vm_lab_esp_dropped_from_one_peer_names_that_peer(monkeypatch, tmp_path,
     """The VM scenario's negative test as recorded on vm3: ESP from vm2 dropped in the fence's input chain."""
     host = VmNode(suite, 'vm3', ruleset='nft-ruleset-esp-drop-vm2.json')
     ok, result = vm_audit(monkeypatch, suite, 'vm3', host, tmp_path)
-    assert ids(result) == [('esp_blocked', 'high'), ('table_modified', 'medium')]
+    # control_blocked: the recording's fence predates TCP 2377 on every node (see the test above).
+    assert ids(result) == [('control_blocked', 'medium'), ('esp_blocked', 'high'), ('table_modified', 'medium')]
     esp = [f for f in result['findings'] if f['id'] == 'esp_blocked'][0]
     assert esp['peers'] == ['192.0.2.12'] and esp['rule'] == 'ip saddr 192.0.2.12 meta l4proto esp counter drop'
     accepted = dict((c['check'], c['accepted']) for c in result['checks'])
@@ -473,8 +489,10 @@ def test_cleartext_counted_on_an_encrypted_network_is_a_finding(monkeypatch, tmp
     else:
         assert [(f['severity'], f['network']) for f in found] == [('high', 'lab-encrypted')]
         assert found[0]['reason'].startswith(expected), found[0]['reason']
-    # The plain network's 31 packets are its traffic, never a finding; nor is any other finding raised here.
-    assert set(f['id'] for f in result['findings']) <= {'cleartext_vxlan'}, ids(result)
+    # The plain network's 31 packets are its traffic, never a finding; nor is any other finding raised here but
+    # control_blocked: the recording's fence (a worker's) predates TCP 2377 on every node.
+    assert set(f['id'] for f in result['findings']) - {'cleartext_vxlan'} == {'control_blocked'}, ids(result)
+    assert [f['severity'] for f in result['findings'] if f['id'] == 'control_blocked'] == ['medium']
 
 
 @pytest.mark.parametrize('rec', RECORDINGS)
@@ -496,7 +514,8 @@ def test_what_the_core_read_from_the_engine_replaces_the_docker_cli(monkeypatch,
         return _fwaudit.FirewallAuditModule(module, params).run(), node.commands
 
     info = Recording('docker', rec.version).json('info.json')
-    engine = {'networks': json.loads(rec.text('worker-networks.json')), 'firewall_backend': info.get('FirewallBackend')}
+    engine = {'networks': json.loads(rec.text('worker-networks.json')), 'firewall_backend': info.get('FirewallBackend'),
+              'control_available': False}
     through_cli, cli_commands = run(None)
     through_api, api_commands = run(engine)
     assert any(os.path.basename(c[0]) == 'docker' for c in cli_commands)

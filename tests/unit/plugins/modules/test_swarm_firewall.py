@@ -149,7 +149,7 @@ def test_four_ways_apply_then_nothing(monkeypatch, persist, rec):
 
     ok, result = run_module(monkeypatch, nft, lab(persist))
     assert ok and result['changed'] and len(nft.applied) == 1
-    assert result['rules'] == 15 and result['elements'] == 4
+    assert result['rules'] == 14 and result['elements'] == 3
     assert json.load(open(persist)) == json.loads(rec.text('persisted-firewall.json'))
 
     ok, result = run_module(monkeypatch, nft, lab(persist))
@@ -186,7 +186,7 @@ def test_new_node_changes_set_elements_only(monkeypatch, persist, rec):
     ok, result = run_module(monkeypatch, nft, lab(persist, peers=PEERS + ['172.27.0.5']))
     assert ok and result['changed']
     assert result['differences'] == ['set peers4 lacks 172.27.0.5']
-    assert result['rules'] == 15
+    assert result['rules'] == 14
 
 
 @pytest.mark.parametrize('extra, field, message', [
@@ -441,4 +441,4 @@ def test_missing_nft_still_checks_the_input(monkeypatch, host):
 
 def test_installed_nft_says_so(monkeypatch, host):
     ok, result = run_module(monkeypatch, host, booted(host, on_missing_nft='report'))
-    assert ok and result['nftables_missing'] is False and result['rules'] == 15
+    assert ok and result['nftables_missing'] is False and result['rules'] == 14
