@@ -7,9 +7,10 @@ swarm has no leader) and the test fails if it ever did:
    fence, it becomes a reachable manager, and the audit counts 4 of 4 managers, with no finding but the even
    count. site.yml demotes it back to the role its group declares; run again, it changes nothing.
 2. The inventory moves the worker into swarm_managers: site.yml promotes it; moved back, site.yml demotes it.
-3. A stale entry: the promoted worker leaves with --force and joins again; its old entry asks for the manager
-   role, is down and is not in the Raft membership. site.yml (cluster_reconcile=true) removes it with force, not
-   by a demotion (which Docker answers with 404).
+3. A stale entry: the worker is promoted while a table of its own drops TCP 2377 (the fence of before): Docker
+   refuses to add a member it cannot reach, the node is left in an error state and leaves with --force; its old
+   entry asks for the manager role, is down and is not in the Raft membership, and Docker answers a demotion with
+   404. site.yml (cluster_reconcile=true) makes the node join again and removes the entry with force.
 4. A dead manager replaced: manager-3 is destroyed for good, a new host (manager-4) takes its place in
    swarm_managers; site.yml joins manager-4 and removes manager-3's entry; run again, it changes nothing, and the
    audit is clean of membership findings. The lab is then put back the same way: manager-4 destroyed, manager-3
@@ -244,21 +245,33 @@ def test_hand_promotion_keeps_quorum_and_site_follows_the_inventory(lab):
 def test_stale_manager_entry_is_removed_not_demoted(lab):
     inventory, tmp, watch = lab
     original = inventory.write([M1, M2, M3], [W1])
-    on(M1, "docker node promote %s" % W1)
-    wait_for(lambda: raft_managers() == (4, 4), timeout=90, what="%s a reachable manager" % W1)
-    old_id = on(W1, "docker info --format '{{.Swarm.NodeID}}'").stdout.strip()
-    on(W1, "docker swarm leave --force")
-    # Its entry asks for the manager role; once Raft has let it go it is no member, and it goes down.
-    wait_for(lambda: raft_managers() == (3, 3) and nodes()[W1][0]["Status"] == "Down", timeout=120,
-             what="the old entry of %s down and out of the Raft membership" % W1)
+    # The fault the issue met: the worker's TCP 2377 dropped (as the fence of before did, here by a table of its own,
+    # whose drop is final whatever the fence accepts). Docker refuses to add a member it cannot reach: the node is
+    # left in an error state, and its entry asks for the manager role without being in the Raft membership.
+    on(W1, "printf 'table inet oldfence {\\n chain input { type filter hook input priority -100; "
+           "tcp dport 2377 drop; }\\n}\\n' | nft -f -")
+    try:
+        old_id = nodes()[W1][0]["ID"]
+        on(M1, "docker node promote %s" % W1)
+        wait_for(lambda: on(W1, "docker info --format '{{.Swarm.LocalNodeState}}'").stdout.strip() == "error",
+                 timeout=120, what="%s refused as a manager it cannot reach" % W1)
+        assert raft_managers() == (3, 3)
+        on(W1, "docker swarm leave --force")
+    finally:
+        on(W1, "nft delete table inet oldfence", check=False)
+    wait_for(lambda: nodes()[W1][0]["Status"] == "Down", timeout=120, what="the old entry of %s down" % W1)
     entry = json.loads(on(M1, "docker node inspect %s" % old_id).stdout)[0]
     assert entry["Spec"]["Role"] == "manager" and not entry.get("ManagerStatus"), entry
+    # Docker's own answer to a demotion of it, which stopped every run of site.yml before:
+    refused = on(M1, "docker node demote %s" % old_id, check=False)
+    assert refused.returncode != 0 and "can't find manager in raft memberlist" in refused.stderr, refused.stderr
     result = timed("site.yml rejoins the node and removes its stale entry", site, original, "-e", "cluster_reconcile=true")
     demote = task_output(result.stdout, "Retire | Demote %s" % old_id)
     assert demote and "skipping:" in demote and "changed:" not in demote and "fatal:" not in demote, demote
     assert "changed:" in task_output(result.stdout, "Retire | Remove from the swarm - %s" % old_id)
     assert old_id not in on(M1, "docker node ls -q").stdout
     assert [e["ManagerStatus"] for e in nodes()[W1]] == [""]
+    assert raft_managers() == (3, 3)
     unchanged(site(original))
 
 
