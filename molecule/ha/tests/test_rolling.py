@@ -128,14 +128,19 @@ def lab(tmp_path_factory):
     wait_for(settled, timeout=240, what="every node Ready and every manager reachable before the roll")
     on(M1, "docker network inspect roll-net >/dev/null 2>&1 || docker network create -d overlay --opt encrypted roll-net")
     on(M1, "docker service inspect roll-web >/dev/null 2>&1 || docker service create -d --no-resolve-image --name roll-web"
-           " --mode global --endpoint-mode dnsrr --network roll-net --user 1000 ironclad-swarm-lab/probe:1 httpd -f -p 8080")
+           " --mode global --endpoint-mode dnsrr --network roll-net --user 1000 --stop-grace-period 2s"
+           " ironclad-swarm-lab/probe:1 httpd -f -p 8080")
     on(M1, "docker service inspect roll-rep >/dev/null 2>&1 || docker service create -d --no-resolve-image --name roll-rep"
-           " --replicas 2 --network roll-net ironclad-swarm-lab/probe:1 sleep 100000")
+           " --replicas 2 --endpoint-mode dnsrr --network roll-net --user 1000 --stop-grace-period 2s"
+           " --update-parallelism 2 --update-delay 0s ironclad-swarm-lab/probe:1 httpd -f -p 8081")
     wait_for(lambda: on(W1, "docker ps -q --filter label=com.docker.swarm.service.name=roll-web").strip(),
              timeout=120, what="roll-web running on the worker")
     path = tmp_path_factory.mktemp("rolling")
     yield str(path)
     on(M1, "docker service rm roll-web roll-rep >/dev/null 2>&1; true", check=False)
+    wait_for(lambda: on(M1, "docker network rm roll-net >/dev/null 2>&1 || ! docker network inspect roll-net >/dev/null 2>&1",
+                        check=False) is not None and not on(M1, "docker network ls -q --filter name=^roll-net$", check=False).strip(),
+             timeout=60, what="roll-net removed")
     project = os.environ.get("MOLECULE_PROJECT_DIRECTORY", EPHEMERAL)
     os.makedirs(os.path.join(project, ".build"), exist_ok=True)
     with open(os.path.join(project, ".build", "rolling-%s.json" % LAB), "w") as handle:
