@@ -99,7 +99,11 @@ def addrs():
 def test_fence_on_every_node(addrs):
     for node in NODES:
         assert set_elements(node, "peers4") == sorted(addrs.values()), node
-        assert set_elements(node, "managers4") == [addrs[MANAGER]], node
+        # TCP 2377 from peers on every node, workers too (a hand promotion must not cut the new manager off); the
+        # table keeps no set of managers
+        chain = on(node, "nft list chain inet ironclad_swarm swarm_peer").stdout
+        assert re.search(r"^\s*tcp dport 2377 counter packets \d+ bytes \d+ accept$", chain, re.M), (node, chain)
+        assert "managers4" not in on(node, "nft list table inet ironclad_swarm").stdout, node
         assert on(node, "systemctl is-enabled ironclad-swarm-firewall.service").stdout.strip() == "enabled"
         batch = json.loads(on(node, "cat /etc/ironclad-swarm/firewall.json").stdout)
         assert batch["nftables"][1] == {"delete": {"table": {"family": "inet", "name": "ironclad_swarm"}}}
@@ -129,6 +133,14 @@ def test_tcp_from_non_peer_refused_from_peer_accepted(addrs, port):
     # and ssh's port is not fenced for it (answered or refused, never a timeout)
     answer = outsider("timeout 4 bash -c '</dev/tcp/%s/22'; echo rc=$?" % target).stdout
     assert "rc=" in answer and "rc=124" not in answer
+
+
+def test_control_port_on_a_worker_admits_peers_only(addrs):
+    # Nothing listens on a worker's 2377: a peer's SYN gets through the fence and is refused (rc 1), an outsider's is
+    # dropped (a timeout, 124).
+    probe = "timeout 4 bash -c '</dev/tcp/%s/2377'; echo rc=$?" % addrs[WORKER1]
+    assert on(MANAGER, probe).stdout.split()[-1] == "rc=1"
+    assert outsider(probe).stdout.split()[-1] == "rc=124"
 
 
 def test_udp_from_non_peer_dropped_from_peer_accepted(addrs):
