@@ -99,10 +99,11 @@ def test_empty_admin_list_and_bad_names_are_refused_before_any_call(api, run):
 
 def test_unknown_server_type_is_refused_before_anything_is_created(api, run):
     api.clear_requests()
-    result = run('hcloud_provision.yml', decl(hcloud_server_type='cx999', hcloud_ssh_keys=['nobody']))
+    result = run('hcloud_provision.yml', decl(hcloud_server_type='cx999', hcloud_ssh_keys=['nobody'], hcloud_extra_firewalls=['nofw']))
     assert result.rc != 0
     assert "server_type 'cx999' does not exist in this project" in result.out
     assert 'hcloud_ssh_keys: no SSH key named nobody in the project' in result.out
+    assert 'hcloud_extra_firewalls: no Cloud Firewall named nofw in the project' in result.out
     assert writes(api.requests()) == []
 
 

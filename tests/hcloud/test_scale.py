@@ -33,6 +33,7 @@ def _firewalls(api):
 def test_a_hundred_and_fifty_nodes(api, run, inventory):
     result = run('hcloud_provision.yml', DECL)
     assert result.rc == 0, result.out[-4000:]
+    assert 'The Cloud Firewalls of this declaration admit at most 499 servers' in result.out
     state = api.state()
     assert len(state['servers']) == 150
     fws = _firewalls(api)
