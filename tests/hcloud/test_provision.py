@@ -311,6 +311,11 @@ def test_teardown_needs_the_name_and_then_leaves_nothing(api, run):
     assert result.rc != 0
     assert 'hcloud_confirm_destroy must equal hcloud_cluster_name' in result.out
     assert module_calls(api.requests()) == []
+    before = api.state()
+    result = run('hcloud_destroy.yml', {'hcloud_cluster_name': CLUSTER, 'hcloud_confirm_destroy': CLUSTER}, token='read-only-token')
+    assert result.rc != 0
+    assert 'token is read-only' in result.out and 'Nothing was deleted' in result.out
+    assert [s['id'] for s in api.state()['servers']] == [s['id'] for s in before['servers']]
     result = run('hcloud_destroy.yml', {'hcloud_cluster_name': CLUSTER, 'hcloud_confirm_destroy': CLUSTER})
     assert result.rc == 0, result.out[-3000:]
     state = api.state()
