@@ -26,8 +26,12 @@ def api():
         yield standin
 
 
-def _firewalls(api):
-    return {f['name']: f for f in api.state()['firewalls']}
+def _firewalls(api, prefix='big-'):
+    return {f['name']: f for f in api.state()['firewalls'] if f['name'].startswith(prefix)}
+
+
+def _servers(api, prefix):
+    return [s for s in api.state()['servers'] if s['name'].startswith(prefix)]
 
 
 def test_a_hundred_and_fifty_nodes(api, run, inventory):
@@ -103,26 +107,26 @@ def test_a_peer_firewall_no_longer_needed_is_deleted(api, run):
                  hcloud_admin_cidrs=['198.51.100.7/32', '192.0.2.0/28'])
     result = run('hcloud_provision.yml', tight)
     assert result.rc == 0, result.out[-4000:]
-    fws = _firewalls(api)
+    fws = _firewalls(api, 'tight-')
     assert sorted(fws) == ['tight-managers', 'tight-nodes', 'tight-peers-2']
-    ips = {s['name']: s['public_net']['ipv4']['ip'] + '/32' for s in api.state()['servers']}
+    ips = {s['name']: s['public_net']['ipv4']['ip'] + '/32' for s in _servers(api, 'tight-')}
     esp = {name: [c for r in fws[name]['rules'] if r['protocol'] == 'esp' for c in r['source_ips']]
            for name in ('tight-nodes', 'tight-peers-2')}
     assert sorted(esp['tight-nodes'] + esp['tight-peers-2']) == sorted(ips.values())
     assert len(esp['tight-nodes']) == 2 and len(esp['tight-peers-2']) == 2
     result = run('hcloud_provision.yml', dict(tight, hcloud_workers=1, hcloud_remove_departed=True))
     assert result.rc == 0, result.out[-4000:]
-    fws = _firewalls(api)
+    fws = _firewalls(api, 'tight-')
     assert sorted(fws) == ['tight-managers', 'tight-nodes']
-    left = sorted(s['public_net']['ipv4']['ip'] + '/32' for s in api.state()['servers'])
+    left = sorted(s['public_net']['ipv4']['ip'] + '/32' for s in _servers(api, 'tight-'))
     assert len(left) == 2
     assert sorted(c for r in fws['tight-nodes']['rules'] if r['protocol'] == 'esp' for c in r['source_ips']) == left
-    for server in api.state()['servers']:
+    for server in _servers(api, 'tight-'):
         assert len(server['public_net']['firewalls']) == (2 if '-manager-' in server['name'] else 1)
     # out again: tight-peers-2 comes back; the teardown deletes it with the others
     result = run('hcloud_provision.yml', tight)
     assert result.rc == 0, result.out[-4000:]
-    assert sorted(_firewalls(api)) == ['tight-managers', 'tight-nodes', 'tight-peers-2']
+    assert sorted(_firewalls(api, 'tight-')) == ['tight-managers', 'tight-nodes', 'tight-peers-2']
     result = run('hcloud_destroy.yml', {'hcloud_cluster_name': 'tight', 'hcloud_confirm_destroy': 'tight'})
     assert result.rc == 0, result.out[-3000:]
     state = api.state()
