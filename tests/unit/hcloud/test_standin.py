@@ -397,8 +397,8 @@ def test_deleting_a_server_leaves_no_trace_in_firewalls_or_its_placement_group(a
     group = client.placement_groups.create(name="pg", type=PlacementGroup.TYPE_SPREAD).placement_group
     server = create_server(client, "node-1", {"team": "a"}, placement_group=group)
     keep = create_server(client, "node-2", {"team": "a"}, placement_group=group)
-    fw = client.firewalls.create(name="fw", resources=[FirewallResource(type="server", server=server),
-                                                      FirewallResource(type="server", server=keep)]).firewall
+    both = [FirewallResource(type="server", server=server), FirewallResource(type="server", server=keep)]
+    fw = client.firewalls.create(name="fw", resources=both).firewall
     client.servers.delete(server).wait_until_finished()
     applied = client.firewalls.get_by_id(fw.id).applied_to
     assert [(r.type, r.server.id) for r in applied] == [("server", keep.id)]

@@ -6,8 +6,13 @@
 
 import pytest
 
-from ansible_collections.ironclad.swarm.plugins.filter.hcloud_cluster import (hcloud_labels, hcloud_missing, hcloud_node_limit,
-                                                                        hcloud_plan, hcloud_validate)
+from ansible_collections.ironclad.swarm.plugins.filter.hcloud_cluster import (
+    hcloud_labels,
+    hcloud_missing,
+    hcloud_node_limit,
+    hcloud_plan,
+    hcloud_validate,
+)
 
 BASE = {'cluster_name': 'prod', 'managers': 3, 'workers': 2, 'server_type': 'cx22', 'location': 'fsn1',
         'image': 'debian-13', 'admin_cidrs': ['198.51.100.7/32'], 'data_path_port': 4789}
