@@ -25,6 +25,7 @@ MAX_SOURCES = 100              # source CIDRs per rule
 MAX_FIREWALLS_PER_SERVER = 5
 MAX_SPREAD_GROUP = 10          # servers in a spread placement group
 
+LABEL_PREFIX = 'ironclad.swarm/'
 LABEL_CLUSTER = 'ironclad.swarm/cluster'
 LABEL_ROLE = 'ironclad.swarm/role'
 # Set on a server that left the declaration, with hcloud_remove_departed: the inventory leaves it out of
@@ -158,13 +159,12 @@ def _firewall_limits(name, rules, errors):
     effective = sum(max(1, len(r['source_ips'])) for r in rules)
     if effective > MAX_EFFECTIVE_RULES:
         errors.append('Cloud Firewall %s would have %d effective rules (one per rule and source CIDR); Hetzner allows %d '
-                      'per firewall: fewer nodes, fewer hcloud_admin_cidrs or hcloud_firewall_ipv6_peers: false'
+                      'per firewall: fewer hcloud_admin_cidrs or sources in hcloud_firewall_extra_rules'
                       % (name, effective, MAX_EFFECTIVE_RULES))
     for rule in rules:
         if len(rule['source_ips']) > MAX_SOURCES:
-            errors.append('Cloud Firewall %s: rule "%s" would have %d source CIDRs; Hetzner allows %d per rule (the swarm '
-                          'rules hold one per node: at most %d nodes, or half with hcloud_firewall_ipv6_peers)'
-                          % (name, rule['description'], len(rule['source_ips']), MAX_SOURCES, MAX_SOURCES))
+            errors.append('Cloud Firewall %s: rule "%s" would have %d source CIDRs; Hetzner allows %d per rule: split it'
+                          % (name, rule['description'], len(rule['source_ips']), MAX_SOURCES))
 
 
 def _peer_networks(addresses):
@@ -182,30 +182,105 @@ def _peer_networks(addresses):
     return nets
 
 
-def _firewalls(decl, peers, errors):
-    """The two firewalls' names and rules for a peer set (list of ip_network)."""
+def _split(sources):
+    """One rule's sources in parts of at most MAX_SOURCES."""
+    return [sources[i:i + MAX_SOURCES] for i in range(0, len(sources), MAX_SOURCES)] or [[]]
+
+
+def _swarm_rules(sources, port):
+    """The four swarm rules of CLUSTER-nodes and CLUSTER-peers-N for these sources, each split at 100 sources."""
+    rules = []
+    if not sources:
+        return rules
+    for protocol, rule_port, description in (
+            ('tcp', '7946', 'swarm gossip (tcp) between the nodes'),
+            ('udp', '7946', 'swarm gossip (udp) between the nodes'),
+            ('udp', port, 'overlay data path (vxlan) between the nodes'),
+            ('esp', None, 'ipsec esp of encrypted overlays between the nodes')):
+        for part in _split(sources):
+            rules.append(_rule(protocol, rule_port, part, description))
+    return rules
+
+
+def _fixed_rules(decl, errors):
+    """CLUSTER-nodes' rules that do not depend on the peers: SSH and hcloud_firewall_extra_rules."""
+    return [_rule('tcp', '22', _admin_sources(decl, errors), 'ssh from the admin networks')] + _extra_rules(decl, errors)
+
+
+def _fits(nodes, per_node, budget_effective, budget_rules):
+    """Whether `nodes` peers' four swarm rules fit in the given effective-rule and rule budgets."""
+    sources = nodes * per_node
+    parts = -(-sources // MAX_SOURCES) if sources else 0
+    return 4 * sources <= budget_effective and 4 * parts <= budget_rules
+
+
+def _capacity(per_node, budget_effective, budget_rules):
+    """The most peers whose swarm rules fit in one firewall with these budgets."""
+    nodes = 0
+    while _fits(nodes + 1, per_node, budget_effective, budget_rules):
+        nodes += 1
+    return nodes
+
+
+def peer_capacity(decl, errors=None):
+    """How the peers spread: (nodes in CLUSTER-nodes, nodes per CLUSTER-peers-N, peer firewalls allowed, node limit).
+
+    CLUSTER-nodes keeps SSH and the extra rules and fills the rest of its 500 effective rules with peers;
+    each further CLUSTER-peers-N holds 125 (62 with IPv6 peers). A manager carries CLUSTER-nodes, the
+    CLUSTER-peers-N, CLUSTER-managers and hcloud_extra_firewalls: at most 5."""
+    errors = [] if errors is None else errors
+    per_node = 2 if _cfg(decl, 'firewall_ipv6_peers', False) else 1
+    fixed = _fixed_rules(decl, errors)
+    first = _capacity(per_node, MAX_EFFECTIVE_RULES - _effective(fixed), MAX_RULES - len(fixed))
+    rest = _capacity(per_node, MAX_EFFECTIVE_RULES, MAX_RULES)
+    extra = _cfg(decl, 'extra_firewalls', [])
+    allowed = MAX_FIREWALLS_PER_SERVER - 1 - (len(extra) if isinstance(extra, (list, tuple)) else 0)
+    # CLUSTER-managers: one 2377 rule per 100 sources
+    managers_limit = min(MAX_EFFECTIVE_RULES, MAX_RULES * MAX_SOURCES) // per_node
+    limit = min(managers_limit, first + max(0, allowed - 1) * rest) if allowed >= 1 else 0
+    return first, rest, allowed, limit
+
+
+def _peer_firewall_count(nodes, first, rest):
+    if nodes <= first or rest <= 0:
+        return 1
+    return 1 + -(-(nodes - first) // rest)
+
+
+def _effective(rules):
+    return sum(max(1, len(r['source_ips'])) for r in rules)
+
+
+def _firewalls(decl, peer_groups, node_count, errors):
+    """The role's firewalls for the peers, in order: CLUSTER-nodes, CLUSTER-peers-2 ..., CLUSTER-managers.
+
+    peer_groups: one list of ip_network per node, in the order the nodes fill the firewalls (server ID,
+    so that a new server joins the last firewall and no address moves). node_count: the nodes the
+    firewalls must have room for (the declared and the existing servers), which sets how many exist."""
     cluster = _cfg(decl, 'cluster_name', '')
-    sources = _sorted_cidrs(peers)
     port = str(_cfg(decl, 'data_path_port', 4789))
-    nodes = [_rule('tcp', '22', _admin_sources(decl, errors), 'ssh from the admin networks')]
-    managers = []
-    if sources:
-        nodes += [
-            _rule('tcp', '7946', sources, 'swarm gossip (tcp) between the nodes'),
-            _rule('udp', '7946', sources, 'swarm gossip (udp) between the nodes'),
-            _rule('udp', port, sources, 'overlay data path (vxlan) between the nodes'),
-            _rule('esp', None, sources, 'ipsec esp of encrypted overlays between the nodes'),
-        ]
-        managers = [_rule('tcp', '2377', sources, 'swarm control plane from the nodes')]
-    nodes += _extra_rules(decl, errors)
+    first, rest, _allowed, _limit = peer_capacity(decl, [])
+    count = _peer_firewall_count(max(node_count, len(peer_groups)), first, rest)
+    chunks = [peer_groups[:first]] + [peer_groups[first + i * rest: first + (i + 1) * rest] for i in range(count - 1)]
     labels = {LABEL_CLUSTER: cluster}
-    result = {
-        'nodes': {'name': '%s-nodes' % cluster, 'labels': labels, 'rules': nodes,
-                  'selector': '%s=%s' % (LABEL_CLUSTER, cluster)},
-        'managers': {'name': '%s-managers' % cluster, 'labels': labels, 'rules': managers,
-                     'selector': '%s=%s,%s=manager' % (LABEL_CLUSTER, cluster, LABEL_ROLE)},
-    }
-    for fw in result.values():
+    selector = '%s=%s' % (LABEL_CLUSTER, cluster)
+    result = []
+    for index, chunk in enumerate(chunks):
+        sources = _sorted_cidrs([net for node in chunk for net in node])
+        if index == 0:
+            rules = _fixed_rules(decl, errors)
+            rules = rules[:1] + _swarm_rules(sources, port) + rules[1:]
+            name = '%s-nodes' % cluster
+        else:
+            rules = _swarm_rules(sources, port)
+            name = '%s-peers-%d' % (cluster, index + 1)
+        result.append({'name': name, 'key': 'nodes' if index == 0 else 'peers-%d' % (index + 1), 'labels': labels,
+                       'rules': rules, 'selector': selector})
+    everyone = _sorted_cidrs([net for node in peer_groups for net in node])
+    managers = [_rule('tcp', '2377', part, 'swarm control plane from the nodes') for part in _split(everyone)] if everyone else []
+    result.append({'name': '%s-managers' % cluster, 'key': 'managers', 'labels': labels, 'rules': managers,
+                   'selector': '%s=%s,%s=manager' % (LABEL_CLUSTER, cluster, LABEL_ROLE)})
+    for fw in result:
         _firewall_limits(fw['name'], fw['rules'], errors)
     return result
 
@@ -251,12 +326,45 @@ def _firewall_count_check(decl, errors):
     return list(extra)
 
 
+def _node_limit_check(decl, count, errors):
+    """Refuse more nodes than the firewalls can admit, naming the limit and what sets it."""
+    first, rest, allowed, limit = peer_capacity(decl, [])
+    if allowed < 1 or count <= limit:
+        return
+    extra = _cfg(decl, 'extra_firewalls', [])
+    errors.append('hcloud_managers and hcloud_workers declare %d servers, but this declaration admits at most %d: the swarm '
+                  'rules take %d sources per node, CLUSTER-nodes has room for %d nodes beside SSH and the extra rules and '
+                  'each CLUSTER-peers-N for %d, and a manager holds 5 firewalls (CLUSTER-nodes, CLUSTER-managers, %d from '
+                  'hcloud_extra_firewalls, so %d CLUSTER-peers-N): declare at most %d servers, or list fewer '
+                  'hcloud_extra_firewalls, or set hcloud_firewall_ipv6_peers: false'
+                  % (count, limit, 2 if _cfg(decl, 'firewall_ipv6_peers', False) else 1, first, rest,
+                     len(extra) if isinstance(extra, (list, tuple)) else 0, max(0, allowed - 1), limit))
+
+
+def _owned(key):
+    return str(key).startswith(LABEL_PREFIX)
+
+
+def hcloud_labels(live, wanted):
+    """The labels to set: the live ones the role does not own (not ironclad.swarm/*), then the role's."""
+    if live is not None and not isinstance(live, dict):
+        raise AnsibleFilterError('hcloud_labels expects the live labels as a dict, got %s' % type(live).__name__)
+    if not isinstance(wanted, dict):
+        raise AnsibleFilterError('hcloud_labels expects the wanted labels as a dict, got %s' % type(wanted).__name__)
+    out = {k: v for k, v in (live or {}).items() if not _owned(k)}
+    out.update(wanted)
+    return out
+
+
 def _placeholder_peers(count, ipv6):
     """Addresses that stand for `count` nodes, so the limits can be checked before any call."""
-    nets = [ipaddress.ip_network('%s/32' % (ipaddress.ip_address('10.0.0.1') + i)) for i in range(count)]
-    if ipv6:
-        nets += [ipaddress.ip_network('%s/128' % (ipaddress.ip_address('fd00::1') + i)) for i in range(count)]
-    return nets
+    groups = []
+    for i in range(count):
+        nets = [ipaddress.ip_network('%s/32' % (ipaddress.ip_address('10.0.0.1') + i))]
+        if ipv6:
+            nets.append(ipaddress.ip_network('%s/128' % (ipaddress.ip_address('fd00::1') + i)))
+        groups.append(nets)
+    return groups
 
 
 def hcloud_validate(decl):
@@ -269,34 +377,52 @@ def hcloud_validate(decl):
         errors.append('hcloud_data_path_port must be a UDP port from 1024 to 49151 (the cluster role\'s '
                       'cluster_data_path_port), got %r' % (port,))
     else:
-        _firewalls(decl, _placeholder_peers(len(nodes), _cfg(decl, 'firewall_ipv6_peers', False)), errors)
+        _node_limit_check(decl, len(nodes), errors)
+        _firewalls(decl, _placeholder_peers(len(nodes), _cfg(decl, 'firewall_ipv6_peers', False)), len(nodes), errors)
     return errors
 
 
 def hcloud_plan(servers, decl):
-    """What to create, what departed, and both firewalls' rules, given the cluster's servers now."""
+    """What to create or relabel, what departed, and the firewalls' rules, given the cluster's servers now."""
     errors = []
     nodes = _declared(decl, errors)
     extra = _firewall_count_check(decl, errors)
     if not isinstance(servers, (list, tuple)):
         raise AnsibleFilterError('hcloud_plan expects the server list of hetzner.hcloud.server_info, got %s'
                                  % type(servers).__name__)
+    servers = [s for s in servers if isinstance(s, dict)]
     cluster = _cfg(decl, 'cluster_name', '')
-    by_name = {s.get('name'): s for s in servers if isinstance(s, dict)}
+    by_name = {s.get('name'): s for s in servers}
     declared = {n['name'] for n in nodes}
-    fw_nodes, fw_managers = '%s-nodes' % cluster, '%s-managers' % cluster
+    node_count = len(declared | set(by_name))
+    _node_limit_check(decl, node_count, errors)
+    # The peers fill the firewalls in creation order (server ID): a new server joins the last one, and
+    # removing one moves addresses towards CLUSTER-nodes, whose rules are set first.
+    ordered = sorted(servers, key=lambda s: (s.get('id') is None, s.get('id') or 0, s.get('name') or ''))
+    ipv6 = _cfg(decl, 'firewall_ipv6_peers', False)
+    peer_groups = []
+    for server in ordered:
+        group = _peer_networks([server.get('ipv4_address')] + ([server.get('ipv6')] if ipv6 else []))
+        if group:
+            peer_groups.append(group)
+    fw_list = _firewalls(decl, peer_groups, node_count, errors)
+    firewalls = {fw['key']: fw for fw in fw_list}
+    everywhere = [fw['name'] for fw in fw_list if fw['key'] != 'managers']
+    fw_managers = firewalls['managers']['name']
     placement = '%s-managers' % cluster if _cfg(decl, 'placement_group', True) else None
     wanted = []
     for node in nodes:
         live = by_name.get(node['name'])
-        firewalls = [fw_nodes] + ([fw_managers] if node['role'] == 'manager' else []) + extra
+        labels = hcloud_labels((live or {}).get('labels') or {}, {LABEL_CLUSTER: cluster, LABEL_ROLE: node['role']})
         wanted.append({
             'name': node['name'], 'role': node['role'], 'server_type': node['server_type'],
             'location': node['location'], 'image': node['image'],
-            'labels': {LABEL_CLUSTER: cluster, LABEL_ROLE: node['role']},
-            'firewalls': firewalls,
+            'labels': labels,
+            'firewalls': everywhere + ([fw_managers] if node['role'] == 'manager' else []) + extra,
             'placement_group': placement if node['role'] == 'manager' else None,
             'exists': live is not None,
+            # an existing server whose labels the role must correct (only its own ironclad.swarm/* ones)
+            'relabel': live is not None and labels != ((live or {}).get('labels') or {}),
             'ipv4': (live or {}).get('ipv4_address'),
         })
         if live is not None:
@@ -314,16 +440,13 @@ def hcloud_plan(servers, decl):
                          'role': (server.get('labels') or {}).get(LABEL_ROLE, ''),
                          'labels': dict(server.get('labels') or {}, **{LABEL_DEPARTED: 'true'}) if remove
                          else dict(server.get('labels') or {})})
-    addresses = [s.get('ipv4_address') for s in servers]
-    if _cfg(decl, 'firewall_ipv6_peers', False):
-        addresses += [s.get('ipv6') for s in servers]
-    firewalls = _firewalls(decl, _peer_networks(addresses), errors)
     return {
         'servers': wanted,
         'create': [w['name'] for w in wanted if not w['exists']],
         'departed': departed,
         'firewalls': firewalls,
-        'peers': firewalls['managers']['rules'][0]['source_ips'] if firewalls['managers']['rules'] else [],
+        'firewall_list': fw_list,
+        'peers': _sorted_cidrs([net for group in peer_groups for net in group]),
         'errors': errors,
     }
 
@@ -339,6 +462,21 @@ def hcloud_missing(server, key, var, known):
             % (server.get('name'), key, server.get(key), offer, var, key))
 
 
+def hcloud_forbidden(result):
+    """Whether a task result (or any item of a loop's result) failed with the API's 403 forbidden: a Read token."""
+    if not isinstance(result, dict):
+        return False
+    failure = result.get('failure')
+    if isinstance(failure, dict) and failure.get('code') == 'forbidden':
+        return True
+    return any(hcloud_forbidden(item) for item in result.get('results') or [])
+
+
+def hcloud_node_limit(decl):
+    """The most servers the declaration's firewalls can admit (see peer_capacity)."""
+    return peer_capacity(decl, [])[3]
+
+
 class FilterModule(object):
     """ironclad.swarm hcloud filters."""
 
@@ -347,4 +485,7 @@ class FilterModule(object):
             'hcloud_validate': hcloud_validate,
             'hcloud_plan': hcloud_plan,
             'hcloud_missing': hcloud_missing,
+            'hcloud_labels': hcloud_labels,
+            'hcloud_forbidden': hcloud_forbidden,
+            'hcloud_node_limit': hcloud_node_limit,
         }

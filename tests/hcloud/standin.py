@@ -346,6 +346,8 @@ class State:
     def __init__(self, token=DEFAULT_TOKEN, ipv4_pool=(), action_polls=1):
         self.lock = threading.RLock()
         self.token = token
+        # Tokens with the Console's "Read" permission: GET only, every write answers 403 forbidden.
+        self.read_only_tokens = set()
         self.ipv4_pool = list(ipv4_pool)
         self.action_polls = int(action_polls)
         self.log = []
@@ -723,7 +725,7 @@ def _apply(st, fw, entries):
     new = list(fw["applied"])
     for entry in entries:
         if entry in new:
-            raise ApiError(409, "firewall_already_applied", "firewall is already applied to this resource")
+            raise ApiError(422, "firewall_already_applied", "firewall is already applied to this resource")
         new.append(entry)
     st.check_firewall_limit(applied={fw["id"]: new})
     fw["applied"] = new
@@ -763,7 +765,7 @@ def h_firewall_update(st, m, q, b):
 def h_firewall_delete(st, m, q, b):
     fw = st._get(st.firewalls, "firewall", m[1])
     if fw["applied"]:
-        raise ApiError(409, "resource_in_use", f"firewall with ID {fw['id']} is still in use")
+        raise ApiError(422, "resource_in_use", f"firewall with ID {fw['id']} is still in use")
     del st.firewalls[fw["id"]]
     return 204, None
 
@@ -788,8 +790,14 @@ def h_firewall_action(st, m, q, b):
             else:
                 entries += _resource_entries(st, [entry], f"remove_from[{index}]")
         for entry in entries:
-            if entry not in fw["applied"]:
-                raise ApiError(409, "firewall_already_removed", "firewall is not applied to this resource")
+            if entry in fw["applied"]:
+                continue
+            srv = st.servers.get(entry.get("server")) if entry["type"] == "server" else None
+            if srv is not None and fw["id"] in st.firewall_ids_of(srv["id"], srv["labels"]):
+                # applied to the server through one of the firewall's label selectors only
+                raise ApiError(422, "firewall_managed_by_label_selector",
+                               "firewall is applied via a label selector and cannot be removed manually")
+            raise ApiError(422, "firewall_already_removed", "firewall is not applied to this resource")
         fw["applied"] = [e for e in fw["applied"] if e not in entries]
         return 201, {"actions": [st.action("remove_firewall", [("firewall", fw["id"])]
                                            + [("server", e["server"]) for e in entries if e["type"] == "server"])]}
@@ -1044,8 +1052,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def _api(self, method, path, query, body):
         st = self.state
-        if self.headers.get("Authorization", "") != f"Bearer {st.token}":
+        auth = self.headers.get("Authorization", "")
+        read_only = any(auth == f"Bearer {t}" for t in st.read_only_tokens)
+        if auth != f"Bearer {st.token}" and not read_only:
             raise ApiError(401, "unauthorized", "unable to authenticate")
+        if read_only and method != "GET":
+            # docs.hetzner.cloud "Errors": forbidden (403), insufficient permissions for this request.
+            raise ApiError(403, "forbidden", "insufficient permissions")
         if not (path == PREFIX or path.startswith(PREFIX + "/")):
             raise not_found("endpoint")
         sub = path[len(PREFIX):] or "/"
@@ -1125,6 +1138,11 @@ def admin(st, method, name, body):
                 raise invalid("token must be a non-empty string")
             st.token = body["token"]
             return 200, {"token": st.token}
+        if (method, name) == ("POST", "read_only_token"):
+            if not isinstance(body.get("token"), str) or not body["token"] or body["token"] == st.token:
+                raise invalid("token must be a non-empty string other than the read/write token")
+            st.read_only_tokens.add(body["token"])
+            return 200, {"read_only_tokens": sorted(st.read_only_tokens)}
         if (method, name) == ("POST", "ip_pool"):
             pool = body.get("ipv4", [])
             try:
@@ -1203,6 +1221,9 @@ class StandIn:
 
     def set_token(self, token):
         admin(self.store, "POST", "token", {"token": token})
+
+    def add_read_only_token(self, token):
+        admin(self.store, "POST", "read_only_token", {"token": token})
 
     def set_ip_pool(self, ipv4):
         admin(self.store, "POST", "ip_pool", {"ipv4": list(ipv4)})

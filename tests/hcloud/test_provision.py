@@ -10,6 +10,13 @@ import ipaddress
 
 from conftest import module_calls, writes
 
+from ansible_collections.hetzner.hcloud.plugins.module_utils._vendor.hcloud import Client
+from ansible_collections.hetzner.hcloud.plugins.module_utils._vendor.hcloud.firewalls import (
+    FirewallResource,
+    FirewallResourceLabelSelector,
+    FirewallRule,
+)
+
 CLUSTER = 'acme'
 ADMIN = ['198.51.100.7/32', '192.0.2.0/28']
 BASE = {'hcloud_cluster_name': CLUSTER, 'hcloud_managers': 3, 'hcloud_workers': 2, 'hcloud_admin_cidrs': ADMIN,
@@ -59,11 +66,25 @@ def test_bad_token_fails_clearly_and_creates_nothing(api, run):
     assert api.state()['servers'] == [] and api.state()['firewalls'] == []
 
 
+def test_a_read_only_token_is_refused_with_the_fix_and_nothing_is_made(api, run):
+    api.add_read_only_token('read-only-token')
+    api.clear_requests()
+    result = run('hcloud_provision.yml', decl(), token='read-only-token')
+    assert result.rc != 0
+    assert 'The Hetzner Cloud API token is read-only' in result.out
+    assert 'Nothing was created or changed' in result.out and 'Read & Write permission' in result.out
+    assert 'read-only-token' not in result.out
+    refused = [r for r in api.requests() if r['method'] != 'GET']
+    assert refused and all(r['status'] == 403 for r in refused), refused
+    state = api.state()
+    assert state['servers'] == [] and state['firewalls'] == [] and state['placement_groups'] == []
+
+
 def test_limit_breach_is_refused_before_any_call(api, run):
     api.clear_requests()
-    result = run('hcloud_provision.yml', decl(hcloud_workers=98))
+    result = run('hcloud_provision.yml', decl(hcloud_workers=497))
     assert result.rc != 0
-    assert 'would have 101 source CIDRs; Hetzner allows 100 per rule' in result.out
+    assert 'hcloud_managers and hcloud_workers declare 500 servers, but this declaration admits at most 499' in result.out
     assert module_calls(api.requests()) == []
 
 
@@ -78,10 +99,11 @@ def test_empty_admin_list_and_bad_names_are_refused_before_any_call(api, run):
 
 def test_unknown_server_type_is_refused_before_anything_is_created(api, run):
     api.clear_requests()
-    result = run('hcloud_provision.yml', decl(hcloud_server_type='cx999', hcloud_ssh_keys=['nobody']))
+    result = run('hcloud_provision.yml', decl(hcloud_server_type='cx999', hcloud_ssh_keys=['nobody'], hcloud_extra_firewalls=['nofw']))
     assert result.rc != 0
     assert "server_type 'cx999' does not exist in this project" in result.out
     assert 'hcloud_ssh_keys: no SSH key named nobody in the project' in result.out
+    assert 'hcloud_extra_firewalls: no Cloud Firewall named nofw in the project' in result.out
     assert writes(api.requests()) == []
 
 
@@ -147,6 +169,59 @@ def test_second_run_changes_nothing(api, run):
     assert result.recap()['changed'] == 0
     assert api.token not in result.out, 'the API token was printed'
     assert writes(api.requests()) == []
+
+
+def client(api):
+    return Client(token=api.token, api_endpoint=api.url, poll_interval=0.01)
+
+
+def test_firewalls_and_labels_of_others_are_left_alone(api, run):
+    """What a user adds by hand: a firewall applied by label selector, one applied to a server, labels on a server,
+    on a firewall and on the placement group. The role detaches none, removes none, and reports no change."""
+    hc = client(api)
+    live = servers(api)
+    worker = hc.servers.get_by_id(live['acme-worker-1']['id'])
+    rule = FirewallRule(direction='in', protocol='icmp', source_ips=['0.0.0.0/0', '::/0'])
+    hc.firewalls.create(name='ops-by-selector', rules=[rule], resources=[FirewallResource(
+        type='label_selector', label_selector=FirewallResourceLabelSelector(selector=SELECTOR))])
+    hc.firewalls.create(name='ops-direct', rules=[rule], resources=[FirewallResource(type='server', server=worker)])
+    hc.servers.update(worker, labels=dict(worker.labels, team='web'))
+    nodes = hc.firewalls.get_by_name('acme-nodes')
+    hc.firewalls.update(nodes, labels=dict(nodes.labels, owner='ops'))
+    group = hc.placement_groups.get_by_name('acme-managers')
+    hc.placement_groups.update(group, labels=dict(group.labels, owner='ops'))
+    before = {s['name']: sorted(f['id'] for f in s['public_net']['firewalls']) for s in api.state()['servers']}
+    api.clear_requests()
+    result = run('hcloud_provision.yml', decl())
+    assert result.rc == 0, result.out[-4000:]
+    assert result.recap()['changed'] == 0
+    assert writes(api.requests()) == []
+    after = {s['name']: sorted(f['id'] for f in s['public_net']['firewalls']) for s in api.state()['servers']}
+    assert after == before
+    assert len(after['acme-worker-1']) == 3 and len(after['acme-manager-1']) == 3
+    assert servers(api)['acme-worker-1']['labels']['team'] == 'web'
+    assert firewall(api, 'nodes')['labels']['owner'] == 'ops'
+    assert api.state()['placement_groups'][0]['labels']['owner'] == 'ops'
+
+
+def test_the_role_corrects_only_its_own_labels_and_names_what_failed(api, run):
+    hc = client(api)
+    worker = hc.servers.get_by_name('acme-worker-2')
+    hc.servers.update(worker, labels={'ironclad.swarm/cluster': CLUSTER, 'ironclad.swarm/role': 'manager', 'team': 'db'})
+    api.clear_requests()
+    api.add_fault(method='PUT', path='/v1/servers/%d' % worker.id, status=500, code='server_error', message='the update broke')
+    result = run('hcloud_provision.yml', decl())
+    api.clear_faults()
+    assert result.rc != 0
+    assert 'Updating the labels of server acme-worker-2 failed' in result.out and 'the update broke' in result.out
+    assert 'No server was to be created in this run' in result.out
+    assert 'Server creation failed' not in result.out and 'Not created' not in result.out
+    api.clear_requests()
+    result = run('hcloud_provision.yml', decl())
+    assert result.rc == 0, result.out[-3000:]
+    assert writes(api.requests()) == [('PUT', '/v1/servers/%d' % worker.id)]
+    assert servers(api)['acme-worker-2']['labels'] == {'ironclad.swarm/cluster': CLUSTER, 'ironclad.swarm/role': 'worker',
+                                                       'team': 'db'}
 
 
 def test_inventory_shows_both_groups_and_the_advertise_addresses(api, inventory):
@@ -236,9 +311,16 @@ def test_teardown_needs_the_name_and_then_leaves_nothing(api, run):
     assert result.rc != 0
     assert 'hcloud_confirm_destroy must equal hcloud_cluster_name' in result.out
     assert module_calls(api.requests()) == []
+    before = api.state()
+    result = run('hcloud_destroy.yml', {'hcloud_cluster_name': CLUSTER, 'hcloud_confirm_destroy': CLUSTER}, token='read-only-token')
+    assert result.rc != 0
+    assert 'token is read-only' in result.out and 'Nothing was deleted' in result.out
+    assert [s['id'] for s in api.state()['servers']] == [s['id'] for s in before['servers']]
     result = run('hcloud_destroy.yml', {'hcloud_cluster_name': CLUSTER, 'hcloud_confirm_destroy': CLUSTER})
     assert result.rc == 0, result.out[-3000:]
     state = api.state()
-    assert state['servers'] == [] and state['firewalls'] == [] and state['placement_groups'] == []
+    assert state['servers'] == [] and state['placement_groups'] == []
+    # the user's own firewalls stay
+    assert sorted(f['name'] for f in state['firewalls']) == ['ops-by-selector', 'ops-direct']
     result = run('hcloud_destroy.yml', {'hcloud_cluster_name': CLUSTER, 'hcloud_confirm_destroy': CLUSTER})
     assert result.rc == 0 and result.recap()['changed'] == 0

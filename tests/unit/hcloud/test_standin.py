@@ -180,12 +180,13 @@ def test_source_and_rule_limits(client):
     assert len(client.firewalls.get_by_id(fw.id).rules) == 50
 
 
-def test_firewall_delete_while_applied_is_refused(client):
+def test_firewall_delete_while_applied_is_refused(api, client):
     server = create_server(client, "node-1")
     fw = client.firewalls.create(name="fw", resources=[FirewallResource(type="server", server=server)]).firewall
     with pytest.raises(APIException) as err:
         client.firewalls.delete(fw)
     assert err.value.code == "resource_in_use"
+    assert err.value.details == {} and raw(api, "DELETE", f"/v1/firewalls/{fw.id}")[0] == 422
     assert client.firewalls.get_by_name("fw") is not None
     for action in client.firewalls.remove_from_resources(fw, [FirewallResource(type="server", server=server)]):
         action.wait_until_finished()
@@ -366,3 +367,67 @@ def test_loopback_only_and_admin_http(api):
     assert body["server"]["location"]["name"] == "fsn1"
     assert raw(api, "POST", "/__standin/reset", token=None)[0] == 204
     assert raw(api, "GET", "/__standin/state", token=None)[1]["servers"] == []
+
+
+def test_removing_a_firewall_that_is_not_applied_directly(api, client):
+    server = create_server(client, "node-1", {"team": "a"})
+    direct = client.firewalls.create(name="direct", resources=[FirewallResource(type="server", server=server)]).firewall
+    by_label = client.firewalls.create(name="by-label", resources=[FirewallResource(
+        type="label_selector", label_selector=FirewallResourceLabelSelector(selector="team=a"))]).firewall
+    unrelated = client.firewalls.create(name="unrelated").firewall
+    # the server lists both: the one applied to it and the one applied through a label selector
+    assert sorted(f.firewall.id for f in client.servers.get_by_id(server.id).public_net.firewalls) == sorted([direct.id, by_label.id])
+    target = [FirewallResource(type="server", server=server)]
+    with pytest.raises(APIException) as err:
+        client.firewalls.remove_from_resources(by_label, target)
+    assert err.value.code == "firewall_managed_by_label_selector"
+    with pytest.raises(APIException) as err:
+        client.firewalls.remove_from_resources(unrelated, target)
+    assert err.value.code == "firewall_already_removed"
+    status, _body = raw(api, "POST", f"/v1/firewalls/{unrelated.id}/actions/remove_from_resources",
+                        {"remove_from": [{"type": "server", "server": {"id": server.id}}]})
+    assert status == 422
+    assert len(client.servers.get_by_id(server.id).public_net.firewalls) == 2  # nothing removed
+    with pytest.raises(APIException) as err:
+        client.firewalls.apply_to_resources(direct, target)
+    assert err.value.code == "firewall_already_applied"
+
+
+def test_deleting_a_server_leaves_no_trace_in_firewalls_or_its_placement_group(api, client):
+    group = client.placement_groups.create(name="pg", type=PlacementGroup.TYPE_SPREAD).placement_group
+    server = create_server(client, "node-1", {"team": "a"}, placement_group=group)
+    keep = create_server(client, "node-2", {"team": "a"}, placement_group=group)
+    both = [FirewallResource(type="server", server=server), FirewallResource(type="server", server=keep)]
+    fw = client.firewalls.create(name="fw", resources=both).firewall
+    client.servers.delete(server).wait_until_finished()
+    applied = client.firewalls.get_by_id(fw.id).applied_to
+    assert [(r.type, r.server.id) for r in applied] == [("server", keep.id)]
+    assert client.placement_groups.get_by_id(group.id).servers == [keep.id]
+    client.servers.delete(keep).wait_until_finished()
+    assert client.firewalls.get_by_id(fw.id).applied_to == []
+    assert client.firewalls.delete(fw) is True
+    assert client.placement_groups.get_by_id(group.id).servers == []
+
+
+def test_read_only_token_reads_but_never_writes(api, client):
+    api.add_read_only_token("reader")
+    reader = Client(token="reader", api_endpoint=api.url, poll_interval=0.01)
+    create_server(client, "node-1")
+    assert [s.name for s in reader.servers.get_all()] == ["node-1"]
+    with pytest.raises(APIException) as err:
+        reader.firewalls.create(name="fw")
+    assert err.value.code == "forbidden"
+    status, body = raw(api, "POST", "/v1/placement_groups", {"name": "pg", "type": "spread"}, token="reader")
+    assert status == 403 and body["error"]["code"] == "forbidden"
+    assert raw(api, "DELETE", "/v1/servers/1", token="reader")[0] == 403
+    state = api.state()
+    assert state["firewalls"] == [] and state["placement_groups"] == [] and len(state["servers"]) == 1
+
+
+def test_lists_answer_at_most_fifty_per_page(api, client):
+    for index in range(120):
+        create_server(client, f"s{index:03d}", wait=False)
+    status, body = raw(api, "GET", "/v1/servers?per_page=100")
+    assert status == 200 and len(body["servers"]) == 50
+    assert body["meta"]["pagination"]["last_page"] == 3 and body["meta"]["pagination"]["next_page"] == 2
+    assert len(client.servers.get_all()) == 120

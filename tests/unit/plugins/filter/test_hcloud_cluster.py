@@ -6,7 +6,13 @@
 
 import pytest
 
-from ansible_collections.ironclad.swarm.plugins.filter.hcloud_cluster import hcloud_missing, hcloud_plan, hcloud_validate
+from ansible_collections.ironclad.swarm.plugins.filter.hcloud_cluster import (
+    hcloud_labels,
+    hcloud_missing,
+    hcloud_node_limit,
+    hcloud_plan,
+    hcloud_validate,
+)
 
 BASE = {'cluster_name': 'prod', 'managers': 3, 'workers': 2, 'server_type': 'cx22', 'location': 'fsn1',
         'image': 'debian-13', 'admin_cidrs': ['198.51.100.7/32'], 'data_path_port': 4789}
@@ -58,29 +64,91 @@ def test_ssh_from_anywhere_allows_an_empty_admin_list():
     assert plan['firewalls']['nodes']['rules'][0]['source_ips'] == ['0.0.0.0/0', '::/0']
 
 
-def test_the_limits_follow_the_node_count():
-    # 100 sources per rule: 100 nodes fit, 101 do not.
-    assert hcloud_validate(decl(managers=3, workers=97)) == []
-    errors = hcloud_validate(decl(managers=3, workers=98))
-    assert any('101 source CIDRs' in e and 'allows 100 per rule' in e for e in errors), errors
+def test_the_node_limit_is_known_up_front_and_refused_by_name():
+    # CLUSTER-nodes: 499 effective rules left beside one admin CIDR -> 124 nodes; 3 CLUSTER-peers-N x 125.
+    assert hcloud_node_limit(decl()) == 499
+    assert hcloud_validate(decl(managers=3, workers=496)) == []
+    errors = hcloud_validate(decl(managers=3, workers=497))
+    assert any('hcloud_managers and hcloud_workers declare 500 servers' in e and 'at most 499' in e for e in errors), errors
     # With IPv6 peers each node counts twice.
-    errors = hcloud_validate(decl(managers=3, workers=48, firewall_ipv6_peers=True))
-    assert any('source CIDRs' in e for e in errors), errors
-    assert hcloud_validate(decl(managers=3, workers=47, firewall_ipv6_peers=True)) == []
+    assert hcloud_node_limit(decl(firewall_ipv6_peers=True)) == 62 + 3 * 62
+    # Each extra firewall takes a slot a CLUSTER-peers-N could have had.
+    assert hcloud_node_limit(decl(extra_firewalls=['a', 'b', 'c'])) == 124
+    errors = hcloud_validate(decl(managers=3, workers=122, extra_firewalls=['a', 'b', 'c']))
+    assert any('at most 124' in e and 'hcloud_extra_firewalls' in e for e in errors), errors
 
 
 def test_effective_rules_count_admin_sources_too():
     admins = ['198.51.100.%d/32' % i for i in range(60)]
     extra = [{'protocol': 'tcp', 'port': '443', 'source_ips': ['192.0.2.%d/32' % i for i in range(50)]}]
-    assert hcloud_validate(decl(managers=3, workers=90, admin_cidrs=admins, firewall_extra_rules=extra)) == []
-    errors = hcloud_validate(decl(managers=3, workers=97, admin_cidrs=admins, firewall_extra_rules=extra))
+    # 500 - 60 - 50 = 390 effective rules left in CLUSTER-nodes: 97 nodes; then 3 x 125.
+    assert hcloud_node_limit(decl(admin_cidrs=admins, firewall_extra_rules=extra)) == 97 + 3 * 125
+    plan = hcloud_plan([server('prod-worker-%d' % i, '10.1.0.%d' % i, id=i) for i in range(1, 121)],
+                       decl(managers=[], workers=120, admin_cidrs=admins, firewall_extra_rules=extra))
+    nodes = plan['firewalls']['nodes']
+    assert sum(len(r['source_ips']) for r in nodes['rules']) == 60 + 50 + 4 * 97
+    assert sum(len(r['source_ips']) for r in plan['firewalls']['peers-2']['rules']) == 4 * 23
+    too_many = ['198.51.100.%d/32' % i for i in range(100)]
+    errors = hcloud_validate(decl(admin_cidrs=too_many, firewall_extra_rules=[
+        {'protocol': 'tcp', 'port': str(8000 + i), 'source_ips': ['192.0.2.%d/32' % j for j in range(100)]} for i in range(5)]))
     assert any('effective rules' in e and '500' in e for e in errors), errors
 
 
 def test_fifty_rules_per_firewall():
-    extra = [{'protocol': 'tcp', 'port': str(8000 + i), 'source_ips': ['0.0.0.0/0']} for i in range(46)]
-    errors = hcloud_validate(decl(firewall_extra_rules=extra))
+    extra = [{'protocol': 'tcp', 'port': str(8000 + i), 'source_ips': ['0.0.0.0/0']} for i in range(49)]
+    assert hcloud_validate(decl(firewall_extra_rules=extra)) == []
+    errors = hcloud_validate(decl(firewall_extra_rules=extra + extra[:1]))
     assert any('51 rules' in e for e in errors), errors
+
+
+def test_a_hundred_and_fifty_nodes_spread_over_two_peer_firewalls():
+    servers = [server('prod-manager-%d' % i, '10.0.0.%d' % i, 'manager', id=i) for i in range(1, 4)]
+    servers += [server('prod-worker-%d' % i, '10.0.%d.%d' % (1 + i // 200, i % 200 + 1), id=3 + i) for i in range(1, 148)]
+    plan = hcloud_plan(servers, decl(managers=3, workers=147))
+    assert plan['errors'] == []
+    assert [f['name'] for f in plan['firewall_list']] == ['prod-nodes', 'prod-peers-2', 'prod-managers']
+    held = []
+    for fw in plan['firewall_list']:
+        assert len(fw['rules']) <= 50
+        assert sum(max(1, len(r['source_ips'])) for r in fw['rules']) <= 500
+        assert all(len(r['source_ips']) <= 100 for r in fw['rules'])
+    for fw in plan['firewall_list'][:2]:
+        swarm = [r for r in fw['rules'] if r['port'] != '22']
+        for kind in (('tcp', '7946'), ('udp', '7946'), ('udp', '4789'), ('esp', None)):
+            cidrs = [c for r in swarm if (r['protocol'], r['port']) == kind for c in r['source_ips']]
+            assert cidrs == sorted(set(cidrs), key=lambda c: tuple(int(p) for p in c[:-3].split('.')))
+            if kind == ('esp', None):
+                held.append(cidrs)
+    assert [len(h) for h in held] == [124, 26]
+    assert sorted(held[0] + held[1]) == sorted(plan['peers']) and len(plan['peers']) == 150
+    assert [c for r in plan['firewalls']['managers']['rules'] for c in r['source_ips']] == plan['peers']
+    managers = [s for s in plan['servers'] if s['role'] == 'manager']
+    assert all(s['firewalls'] == ['prod-nodes', 'prod-peers-2', 'prod-managers'] for s in managers)
+    assert all(s['firewalls'] == ['prod-nodes', 'prod-peers-2'] for s in plan['servers'] if s['role'] == 'worker')
+    # a new server (the highest ID) joins the last firewall: no address moves
+    grown = hcloud_plan(servers + [server('prod-worker-148', '10.9.9.9', id=999)], decl(managers=3, workers=148))
+    assert grown['firewalls']['nodes']['rules'] == plan['firewalls']['nodes']['rules']
+    assert '10.9.9.9/32' in grown['firewalls']['peers-2']['rules'][-1]['source_ips']
+
+
+def test_the_firewalls_exist_for_the_declared_count_before_the_servers_do():
+    plan = hcloud_plan([], decl(managers=3, workers=147))
+    assert [f['name'] for f in plan['firewall_list']] == ['prod-nodes', 'prod-peers-2', 'prod-managers']
+    assert plan['firewalls']['peers-2']['rules'] == []
+    assert plan['servers'][0]['firewalls'] == ['prod-nodes', 'prod-peers-2', 'prod-managers']
+
+
+def test_only_the_roles_own_labels_are_set():
+    live = server('prod-worker-1', '203.0.113.5', labels={'team': 'web', 'ironclad.swarm/departed': 'true'})
+    plan = hcloud_plan([live], decl(managers=1, workers=1))
+    worker = [s for s in plan['servers'] if s['name'] == 'prod-worker-1'][0]
+    assert worker['labels'] == {'team': 'web', 'ironclad.swarm/cluster': 'prod', 'ironclad.swarm/role': 'worker'}
+    assert worker['relabel'] is True
+    same = server('prod-worker-1', '203.0.113.5', labels={'team': 'web'})
+    assert [s['relabel'] for s in hcloud_plan([same], decl(managers=1, workers=1))['servers']] == [False, False]
+    assert hcloud_labels({'a': '1', 'ironclad.swarm/cluster': 'old'}, {'ironclad.swarm/cluster': 'prod'}) == {
+        'a': '1', 'ironclad.swarm/cluster': 'prod'}
+    assert hcloud_labels(None, {'x': 'y'}) == {'x': 'y'}
 
 
 def test_a_new_cluster_creates_every_server_and_fences_ssh_only():
