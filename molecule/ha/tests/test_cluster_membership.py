@@ -30,7 +30,7 @@ import time
 
 import pytest
 import yaml
-from labtest import project_playbook, wait_for
+from labtest import node_run as on, project_playbook, wait_for
 
 testinfra_hosts = ["local://"]
 LAB = "mol-ha"
@@ -45,14 +45,6 @@ MEMBERSHIP = ("quorum_lost", "manager_unreachable", "node_down", "node_not_in_in
               "managers_single", "node_foreign_swarm", "not_in_swarm", "control_blocked")
 
 pytestmark = pytest.mark.skipif(os.path.exists(MARK), reason="the membership cases ran in the first verify pass")
-
-
-def on(node, cmd, check=True):
-    result = subprocess.run(["docker", "exec", node, "sh", "-c", cmd], text=True, capture_output=True,
-                            check=False, timeout=120)
-    if check:
-        assert result.returncode == 0, (node, cmd, result.stdout, result.stderr)
-    return result
 
 
 def nodes(node=M1):
