@@ -506,10 +506,10 @@ class FirewallAuditModule(object):
             own = addresses_from_ip_json(json.loads(out)) if out else []
             node_address = next((a for a in own if _in_any(a, peers)), None)
         manager = p['manager']
-        if manager is None and engine_manager(p.get('engine')) is not None:
+        if manager is None:
             # The engine's own word (the node agent and ipsec_audit read it): a node promoted by hand is a manager
-            # whatever the inventory says.
-            manager = engine_manager(p.get('engine'))
+            # whatever the inventory says. None when the engine was not read.
+            manager = engine_manager(engine)
         if manager is None and managers:
             manager = node_address is not None and _in_any(node_address, managers)
         if manager is None:

@@ -17,7 +17,7 @@ import tempfile
 
 import pytest
 import testinfra
-from labtest import agent_findings, gauge, run_audit_playbook, run_site, wait_agent, wait_for
+from labtest import agent_findings, gauge, node_run, run_audit_playbook, run_site, wait_agent, wait_for
 
 testinfra_hosts = ["local://"]
 controller = testinfra.get_host("local://")
@@ -49,11 +49,8 @@ def audit(tmp):
 
 
 def on(node, cmd, check=True):
-    result = subprocess.run(["docker", "exec", node, "sh", "-c", cmd], text=True, capture_output=True,
-                            check=False, timeout=120)
-    if check:
-        assert result.returncode == 0, (node, cmd, result.stdout, result.stderr)
-    return result.stdout
+    """stdout of `sh -c cmd` in a lab node (labtest.node_run, which fails the test on a non-zero exit with check)."""
+    return node_run(node, cmd, check=check).stdout
 
 
 def managers_table(node):

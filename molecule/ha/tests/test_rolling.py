@@ -26,7 +26,7 @@ import time
 
 import pytest
 import testinfra
-from labtest import project_playbook, run_audit_playbook, wait_for
+from labtest import node_run, project_playbook, run_audit_playbook, wait_for
 
 testinfra_hosts = ["local://"]
 controller = testinfra.get_host("local://")
@@ -75,11 +75,8 @@ pytestmark = pytest.mark.skipif(os.path.exists(MARK), reason="the rolling tests 
 
 
 def on(node, cmd, check=True):
-    result = subprocess.run(["docker", "exec", node, "sh", "-c", cmd], text=True, capture_output=True,
-                            check=False, timeout=120)
-    if check:
-        assert result.returncode == 0, (node, cmd, result.stdout, result.stderr)
-    return result.stdout
+    """stdout of `sh -c cmd` in a lab node (labtest.node_run, which fails the test on a non-zero exit with check)."""
+    return node_run(node, cmd, check=check).stdout
 
 
 def rolling(*extra):
