@@ -9,7 +9,7 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    """The options of the modules that ask the Docker Engine (module_utils/_docker.py ENGINE_ARGUMENT_SPEC)."""
+    """The options of the modules that ask the Docker Engine (module_utils/common/docker.py ENGINE_ARGUMENT_SPEC)."""
 
     DOCUMENTATION = r"""
 options:

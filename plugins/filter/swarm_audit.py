@@ -6,8 +6,8 @@
 ``swarm_audit_judge`` takes the findings the node modules made, every audited host's
 ipsec_audit result, the swarm as a manager's swarm_audit read it and the declaration
 (networks_overlay), and returns every finding with the tables of the report. The rules live in
-plugins/module_utils/_audit_rules.py; docs/audit.md lists them.
-``audit_report_data`` builds the whole report from every host's result (plugins/module_utils/_auditreport.py):
+plugins/module_utils/audit/rules.py; docs/audit.md lists them.
+``audit_report_data`` builds the whole report from every host's result (plugins/module_utils/audit/report.py):
 the matrices, the checks that need both ends of a pair, then the judgement above.
 Documentation of the filters lives in the sidecars ``swarm_audit_judge.yml`` and ``audit_report_data.yml``.
 """
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.ironclad.swarm.plugins.module_utils._audit_rules import SwarmJudge
-from ansible_collections.ironclad.swarm.plugins.module_utils._auditreport import report_data
+from ansible_collections.ironclad.swarm.plugins.module_utils.audit.rules import SwarmJudge
+from ansible_collections.ironclad.swarm.plugins.module_utils.audit.report import report_data
 
 
 def swarm_audit_judge(findings, hosts, view, view_host=None, view_error=None, declared=None, settings=None):

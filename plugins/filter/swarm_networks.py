@@ -5,7 +5,7 @@
 
 ``swarm_network_errors`` judges ``networks_overlay`` without a Docker Engine, so that site.yml's first
 play refuses what the ironclad.swarm.overlay_network module would refuse only later, once Docker is
-installed and the swarm formed. The rules are the module's own (module_utils/_overlay.py), so the two
+installed and the swarm formed. The rules are the module's own (module_utils/overlay/options.py), so the two
 cannot disagree; only the overlaps between declared networks are judged here, since the module sees one
 network at a time.
 Documentation of each filter lives in the sidecar ``<filter>.yml`` next to this file.
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.ironclad.swarm.plugins.module_utils import _overlay
+from ansible_collections.ironclad.swarm.plugins.module_utils.overlay import options as overlay_options
 
 
 def _entry_problem(ipam):
@@ -48,24 +48,24 @@ def swarm_network_errors(networks_overlay):
                           % (position, network))
             continue
         where = 'networks_overlay[%d] (%s)' % (position, network.get('name'))
-        problems = _overlay.name_errors(network.get('name'))
+        problems = overlay_options.name_errors(network.get('name'))
         try:
-            _overlay.parse_mtu(network.get('mtu'))
-        except _overlay.OverlayError as error:
+            overlay_options.parse_mtu(network.get('mtu'))
+        except overlay_options.OverlayError as error:
             problems.append('%s' % error)
         parsed = []
         shape = _entry_problem(network.get('ipam'))
         if shape:
             problems.append(shape)
         else:
-            parsed, ipam_problems = _overlay.ipam_errors(network.get('ipam'), fixes=True)
+            parsed, ipam_problems = overlay_options.ipam_errors(network.get('ipam'), fixes=True)
             problems.extend(ipam_problems)
         errors.extend('%s: %s' % (where, problem) for problem in problems)
         if network.get('state') == 'absent':
             continue
         for index, subnet, _entry in parsed:
             for other_where, other_index, other in held:
-                if _overlay.subnets_overlap(subnet, other):
+                if overlay_options.subnets_overlap(subnet, other):
                     errors.append('%s: ipam[%d].subnet %s overlaps ipam[%d].subnet %s of %s; give each network a '
                                   'subnet of its own.' % (where, index, subnet, other_index, other, other_where))
         held.extend((where, index, subnet) for index, subnet, _entry in parsed)

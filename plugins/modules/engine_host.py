@@ -239,8 +239,8 @@ server_version_error:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ironclad.swarm.plugins.module_utils._engine_host import EngineHost
-from ansible_collections.ironclad.swarm.plugins.module_utils._kernel import KernelModulesManager
+from ansible_collections.ironclad.swarm.plugins.module_utils.engine.host import EngineHost
+from ansible_collections.ironclad.swarm.plugins.module_utils.engine.kernel_modules import KernelModulesManager
 
 
 def run(module):

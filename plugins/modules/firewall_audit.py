@@ -298,7 +298,7 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ironclad.swarm.plugins.module_utils._fwaudit import (
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence.audit import (
     FIREWALL_ARGUMENT_SPEC,
     SEVERITIES,
     FirewallAuditModule,

@@ -373,9 +373,9 @@ xfrm:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ironclad.swarm.plugins.module_utils._docker import ENGINE_ARGUMENT_SPEC
-from ansible_collections.ironclad.swarm.plugins.module_utils._fwaudit import FIREWALL_ARGUMENT_SPEC
-from ansible_collections.ironclad.swarm.plugins.module_utils._nodeaudit import NodeAudit
+from ansible_collections.ironclad.swarm.plugins.module_utils.common.docker import ENGINE_ARGUMENT_SPEC
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence.audit import FIREWALL_ARGUMENT_SPEC
+from ansible_collections.ironclad.swarm.plugins.module_utils.audit.node import NodeAudit
 
 
 def main():

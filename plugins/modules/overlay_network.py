@@ -303,8 +303,8 @@ import json
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ironclad.swarm.plugins.module_utils import _overlay
-from ansible_collections.ironclad.swarm.plugins.module_utils._docker import (
+from ansible_collections.ironclad.swarm.plugins.module_utils.overlay import options as overlay_options
+from ansible_collections.ironclad.swarm.plugins.module_utils.common.docker import (
     ENGINE_ARGUMENT_SPEC,
     EngineError,
     connect,
@@ -379,15 +379,15 @@ class OverlayNetworkManager:
 
     def validate(self):
         """Everything that can be judged without the engine; fails before any change."""
-        errors = _overlay.name_errors(self.params['name'])
-        errors.extend(_overlay.validate_driver_options(self.params['driver_options']))
+        errors = overlay_options.name_errors(self.params['name'])
+        errors.extend(overlay_options.validate_driver_options(self.params['driver_options']))
         try:
-            self.mtu = _overlay.parse_mtu(self.params['mtu'])
-        except _overlay.OverlayError as error:
+            self.mtu = overlay_options.parse_mtu(self.params['mtu'])
+        except overlay_options.OverlayError as error:
             errors.append('%s' % error)
         try:
-            self.ipam = _overlay.parse_ipam(self.params['ipam'])
-        except _overlay.OverlayError as error:
+            self.ipam = overlay_options.parse_ipam(self.params['ipam'])
+        except overlay_options.OverlayError as error:
             errors.append('%s' % error)
         if self.params['ingress'] and self.params['attachable']:
             errors.append('attachable: an ingress network cannot be attachable; set attachable to false.')
@@ -403,7 +403,7 @@ class OverlayNetworkManager:
         rc, out, err = self.module.run_command(['ip', '-j', 'address', 'show'])
         if rc != 0:
             self.fail("mtu: 'auto' needs 'ip -j address show' (iproute2), which failed: %s" % (err or out).strip())
-        found = _overlay.interface_for_address(json.loads(out or '[]'), address)
+        found = overlay_options.interface_for_address(json.loads(out or '[]'), address)
         if not found:
             self.fail("mtu: 'auto' found no interface holding this manager's swarm address %s; give the "
                       "data-path interface's MTU as an integer." % address)
@@ -421,9 +421,9 @@ class OverlayNetworkManager:
                 self.fail("The name '%s' is taken by a %s network of scope %s (%s), not a swarm overlay network. "
                           "Choose another name, or remove that network first."
                           % (self.name, network.get('Driver'), network.get('Scope'), network.get('Id', '')[:12]))
-        live, stale = _overlay.newest(matches)
+        live, stale = overlay_options.newest(matches)
         if self.params['ingress']:
-            current, stale_ingress = _overlay.newest([n for n in self.engine.networks() if n.get('Ingress')])
+            current, stale_ingress = overlay_options.newest([n for n in self.engine.networks() if n.get('Ingress')])
             stale.extend(n for n in stale_ingress if n not in stale)
             if current is not None and (live is None or live.get('Id') != current.get('Id')):
                 if live is not None and live not in stale_ingress:
@@ -446,16 +446,16 @@ class OverlayNetworkManager:
 
     def standalone_containers(self, live):
         """Names of the standalone containers attached to the network (with their node)."""
-        names = _overlay.verbose_container_names(live)
+        names = overlay_options.verbose_container_names(live)
         for container in (live.get('Containers') or {}).values():
             address = (container.get('IPv4Address') or '').split('/', 1)[0]
             if address and address not in names:
                 names[address] = container.get('Name')
         found = []
-        for task in _overlay.attachment_tasks(self.engine.attachment_tasks(), live['Id']):
+        for task in overlay_options.attachment_tasks(self.engine.attachment_tasks(), live['Id']):
             container_id = task['Spec']['NetworkAttachmentSpec'].get('ContainerID', '')
             name = None
-            for address in _overlay.task_addresses(task):
+            for address in overlay_options.task_addresses(task):
                 name = name or names.get(address)
             node = self.engine.node_hostname(task.get('NodeID'))
             found.append('%s (on node %s)' % (name or 'container ' + container_id[:12], node))
@@ -468,17 +468,17 @@ class OverlayNetworkManager:
         live = self.find_live()
         mtu = self.resolve_mtu(swarm)
         params = dict(self.params, ipam=self.ipam)
-        wanted = _overlay.canonical_desired(params, mtu)
-        before = _overlay.canonical_live(live) if live else None
+        wanted = overlay_options.canonical_desired(params, mtu)
+        before = overlay_options.canonical_live(live) if live else None
         if before:
             before['name'] = live.get('Name')
 
         own_ids = ((live['Id'],) if live else ()) + self.stale_ids
-        overlaps = _overlay.check_overlaps(self.ipam, self.engine.networks(), swarm.get('DefaultAddrPool'), own_ids)
+        overlaps = overlay_options.check_overlaps(self.ipam, self.engine.networks(), swarm.get('DefaultAddrPool'), own_ids)
         if overlaps:
             self.fail(' '.join(overlaps))
 
-        after = _overlay.merged_after(wanted, before)
+        after = overlay_options.merged_after(wanted, before)
         after['name'] = self.name
         if live is None:
             self.set_diff(None, after)
@@ -490,7 +490,7 @@ class OverlayNetworkManager:
                       "Remove it (state: absent, or docker network rm %s) and run again.%s"
                       % (self.name, live['Id'], live['Id'], live['Id'][:12],
                          ' ' + IPV6_HINT if live.get('EnableIPv6') else ''))
-        found = _overlay.differences(wanted, before)
+        found = overlay_options.differences(wanted, before)
         if live.get('Name') != self.name:
             found.insert(0, ('name', live.get('Name'), self.name))
         self.result['differences'] = [dict(field=field, live=have, declared=want) for field, have, want in found]
@@ -503,7 +503,7 @@ class OverlayNetworkManager:
             self.fail("Network '%s' differs from its declaration in what Docker cannot change in place: %s. "
                       "Set recreate to safe to recreate it (attached services are detached and attached again "
                       "with the same aliases), or change the declaration to match."
-                      % (live.get('Name'), _overlay.describe_differences(found)))
+                      % (live.get('Name'), overlay_options.describe_differences(found)))
         self.recreate(live, wanted)
 
     def absent(self):
@@ -512,12 +512,12 @@ class OverlayNetworkManager:
         if live is None:
             return
         services = [service['Spec']['Name']
-                    for service, _entry in _overlay.service_attachments(self.engine.services(), live)]
+                    for service, _entry in overlay_options.service_attachments(self.engine.services(), live)]
         containers = self.standalone_containers(live)
         if services or containers:
             self.fail("Network '%s' is still in use, remove it from these first: %s."
                       % (self.name, ', '.join(['service ' + name for name in services] + containers)))
-        self.set_diff(dict(_overlay.canonical_live(live), name=live.get('Name')), None)
+        self.set_diff(dict(overlay_options.canonical_live(live), name=live.get('Name')), None)
         self.result['changed'] = True
         self.actions.append('removed network %s (%s)' % (self.name, live['Id']))
         if not self.check_mode:
@@ -531,9 +531,9 @@ class OverlayNetworkManager:
         if self.check_mode:
             self.set_outcome(wanted)
             return
-        network_id = self.engine.create_network(self.name, _overlay.create_arguments(wanted))
-        network = self.engine.wait_for_network(network_id, _overlay.is_allocated, self.params['timeout'])
-        if network is not None and not _overlay.is_allocated(network):
+        network_id = self.engine.create_network(self.name, overlay_options.create_arguments(wanted))
+        network = self.engine.wait_for_network(network_id, overlay_options.is_allocated, self.params['timeout'])
+        if network is not None and not overlay_options.is_allocated(network):
             # Docker accepted the create and the allocator then failed: a network no task can use. It was made
             # by this run, so it goes again, and the run fails instead of reporting a useless network as created.
             try:
@@ -547,18 +547,18 @@ class OverlayNetworkManager:
                       % (self.name, network_id, self.params['timeout'], network_id, removed,
                          ' ' + IPV6_HINT if any(':' in entry['subnet'] for entry in wanted['ipam'] or []) else ''))
         self.result['network'] = network
-        self.set_outcome(_overlay.canonical_live(network))
+        self.set_outcome(overlay_options.canonical_live(network))
         return network_id
 
     def recreate(self, live, wanted):
-        attached = _overlay.service_attachments(self.engine.services(), live)
+        attached = overlay_options.service_attachments(self.engine.services(), live)
         containers = self.standalone_containers(live)
         if containers:
             self.fail("recreate=safe refuses to recreate network '%s': standalone containers are attached and "
                       "Docker cannot re-attach them for you: %s. Stop them or disconnect them "
                       "(docker network disconnect %s CONTAINER), then run again."
                       % (live['Name'], ', '.join(containers), live['Name']))
-        publishing = _overlay.services_publishing_ingress(self.engine.services()) if live.get('Ingress') else []
+        publishing = overlay_options.services_publishing_ingress(self.engine.services()) if live.get('Ingress') else []
         self.result['services'] = sorted(set([service['Spec']['Name'] for service, _entry in attached]
                                              + [service['Spec']['Name'] for service in publishing]))
         self.result['changed'] = True
@@ -569,11 +569,11 @@ class OverlayNetworkManager:
         wait = self.params['wait_timeout']
         try:
             for service, entry in attached:
-                self.update(service, _overlay.spec_without_network(service['Spec'], live),
+                self.update(service, overlay_options.spec_without_network(service['Spec'], live),
                             'detached network %s from service %s%s' % (live['Name'], service['Spec']['Name'],
                                                                        _aliases(entry)))
             for service in publishing:
-                self.update(service, _overlay.spec_without_ingress_ports(service['Spec']),
+                self.update(service, overlay_options.spec_without_ingress_ports(service['Spec']),
                             'unpublished the routing-mesh ports of service %s' % service['Spec']['Name'])
             # Let the rolling updates finish, so that no task is still on the network.
             for service, previous in self.updated:
@@ -597,7 +597,7 @@ class OverlayNetworkManager:
         try:
             for service, entry in attached:
                 current = self.engine.inspect_service(service['ID'])
-                self.update(current, _overlay.spec_with_network(current['Spec'], entry, network_id),
+                self.update(current, overlay_options.spec_with_network(current['Spec'], entry, network_id),
                             'attached network %s to service %s%s' % (self.name, service['Spec']['Name'],
                                                                      _aliases(entry)))
             for service in publishing:
@@ -650,7 +650,7 @@ class OverlayNetworkManager:
     def set_outcome(self, canonical):
         self.result['encrypted'] = bool(canonical and canonical['encrypted'])
         self.result['container_mtu'] = (
-            _overlay.container_mtu(canonical['mtu'], canonical['encrypted']) if canonical else None)
+            overlay_options.container_mtu(canonical['mtu'], canonical['encrypted']) if canonical else None)
 
     def set_diff(self, before, after):
         if not self.module._diff:

@@ -115,8 +115,8 @@ error:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ironclad.swarm.plugins.module_utils._docker import ENGINE_ARGUMENT_SPEC, connect, explain
-from ansible_collections.ironclad.swarm.plugins.module_utils._swarmview import read
+from ansible_collections.ironclad.swarm.plugins.module_utils.common.docker import ENGINE_ARGUMENT_SPEC, connect, explain
+from ansible_collections.ironclad.swarm.plugins.module_utils.swarm.view import read
 
 
 def main():

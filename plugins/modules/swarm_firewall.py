@@ -311,8 +311,8 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.ironclad.swarm.plugins.module_utils._files import sync_file
-from ansible_collections.ironclad.swarm.plugins.module_utils._nft import (
+from ansible_collections.ironclad.swarm.plugins.module_utils.common.files import sync_file
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence.spec import (
     BOOT_UNIT_PATH,
     BOOT_UNIT_WANTED_BY,
     TABLE_FAMILY,
@@ -333,7 +333,7 @@ from ansible_collections.ironclad.swarm.plugins.module_utils._nft import (
     table_differences,
     table_objects,
 )
-from ansible_collections.ironclad.swarm.plugins.module_utils._systemd import Systemctl, sync_unit
+from ansible_collections.ironclad.swarm.plugins.module_utils.common.systemd import Systemctl, sync_unit
 
 TABLE_LABEL = 'nft table %s %s' % (TABLE_FAMILY, TABLE_NAME)
 

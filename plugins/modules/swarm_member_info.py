@@ -87,8 +87,8 @@ swarm_error:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ironclad.swarm.plugins.module_utils._docker import ENGINE_ARGUMENT_SPEC, connect, explain
-from ansible_collections.ironclad.swarm.plugins.module_utils._member import read_member
+from ansible_collections.ironclad.swarm.plugins.module_utils.common.docker import ENGINE_ARGUMENT_SPEC, connect, explain
+from ansible_collections.ironclad.swarm.plugins.module_utils.swarm.member import read_member
 
 
 def main():

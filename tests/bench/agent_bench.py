@@ -37,7 +37,7 @@ if sys.argv[1] == 'probe' and os.path.exists(state):
     json.dump(data, open(state, 'w'))
 env = dict(os.environ, PYTHONPATH='/usr/local/lib/ironclad-swarm')
 start = time.monotonic()
-done = subprocess.run(['/usr/bin/python3', '-m', 'ansible_collections.ironclad.swarm.plugins.module_utils._agent',
+done = subprocess.run(['/usr/bin/python3', '-m', 'ansible_collections.ironclad.swarm.plugins.module_utils.audit.agent',
                        '--config', '/etc/ironclad-swarm/agent.json'], env=env, capture_output=True, text=True)
 wall = time.monotonic() - start
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)

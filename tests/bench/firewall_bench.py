@@ -28,7 +28,7 @@ def load_nft():
     """The collection's nftables helper, from the checkout (make collection links it)."""
     if COLLECTIONS not in sys.path:
         sys.path.insert(0, COLLECTIONS)
-    return importlib.import_module('ansible_collections.ironclad.swarm.plugins.module_utils._nft')
+    return importlib.import_module('ansible_collections.ironclad.swarm.plugins.module_utils.fence.spec')
 
 
 class Target:

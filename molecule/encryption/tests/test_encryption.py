@@ -30,7 +30,7 @@ PROBE_IMAGE = "ironclad-swarm-lab/probe:1"
 PROBE_ROOTFS = "/opt/ironclad/probe-rootfs.tar"  # baked in by tests/vm/build-image.sh
 SERVICES = {"vm-enc": "enc-web", "vm-plain": "plain-web"}
 SERVER, CLIENT, OTHER = "vm2", "vm3", "vm1"
-# The firewall role's table and its input chain (plugins/module_utils/_nft.py).
+# The firewall role's table and its input chain (plugins/module_utils/fence/spec.py).
 FENCE_TABLE, FENCE_INPUT = "inet ironclad_swarm", "input"
 
 

@@ -59,8 +59,8 @@ def test_an_unknown_kernel_answer_reads_unknown(tmp_path):
 
 def test_plain_networks_services_quorum_and_accepted_are_shown(tmp_path):
     """The summary and the HTML show what the swarm-wide judgement found on the recorded lab."""
-    from ansible_collections.ironclad.swarm.plugins.module_utils._audit_rules import SwarmJudge
-    from ansible_collections.ironclad.swarm.plugins.module_utils._swarmview import condense
+    from ansible_collections.ironclad.swarm.plugins.module_utils.audit.rules import SwarmJudge
+    from ansible_collections.ironclad.swarm.plugins.module_utils.swarm.view import condense
     fixtures = os.path.join(ROOT, 'tests', 'unit', 'fixtures', 'swarm')
     with open(os.path.join(fixtures, 'docker-26.1-manager.json')) as handle:
         raw = json.load(handle)

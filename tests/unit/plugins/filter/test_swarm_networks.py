@@ -18,7 +18,7 @@ from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.ironclad.swarm.plugins.filter import swarm_networks as sn
-from ansible_collections.ironclad.swarm.plugins.module_utils import _overlay
+from ansible_collections.ironclad.swarm.plugins.module_utils.overlay import options as overlay_options
 from ansible_collections.ironclad.swarm.plugins.modules import overlay_network
 
 # The declarations of molecule/default and molecule/encryption, which converge on the lab.
@@ -105,12 +105,12 @@ def test_a_long_malformed_name_is_judged_quickly():
 
 # MTU: the module's range, 'auto' allowed
 
-@pytest.mark.parametrize('mtu', [None, 'auto', 'AUTO', _overlay.MIN_MTU, 1450, '1450', _overlay.MAX_MTU])
+@pytest.mark.parametrize('mtu', [None, 'auto', 'AUTO', overlay_options.MIN_MTU, 1450, '1450', overlay_options.MAX_MTU])
 def test_good_mtus(mtu):
     assert errors({'name': 'app', 'mtu': mtu}) == []
 
 
-@pytest.mark.parametrize('mtu', [_overlay.MIN_MTU - 1, 100, _overlay.MAX_MTU + 1])
+@pytest.mark.parametrize('mtu', [overlay_options.MIN_MTU - 1, 100, overlay_options.MAX_MTU + 1])
 def test_mtu_out_of_range(mtu):
     assert errors({'name': 'app', 'mtu': mtu}) == [
         "networks_overlay[0] (app): mtu: %d is out of range; give the underlay (data-path interface) MTU, between 144 "

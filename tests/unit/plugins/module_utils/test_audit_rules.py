@@ -23,9 +23,9 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ironclad.swarm.plugins.filter.swarm_audit import swarm_audit_judge
-from ansible_collections.ironclad.swarm.plugins.module_utils import _audit_rules as rules
-from ansible_collections.ironclad.swarm.plugins.module_utils import _nodefacts as nodefacts
-from ansible_collections.ironclad.swarm.plugins.module_utils._swarmview import condense
+from ansible_collections.ironclad.swarm.plugins.module_utils.audit import rules
+from ansible_collections.ironclad.swarm.plugins.module_utils.swarm import nodefacts
+from ansible_collections.ironclad.swarm.plugins.module_utils.swarm.view import condense
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'swarm')
 M1, W1, W2 = 'ironclad-lab-manager-1', 'ironclad-lab-worker-1', 'ironclad-lab-worker-2'

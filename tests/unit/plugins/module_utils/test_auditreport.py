@@ -2,7 +2,7 @@
 # Copyright (c) ironclad.swarm contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The audit report built in Python (_auditreport.py) on what Docker 26.1 programmed on the trixie VM lab
+"""The audit report built in Python (audit/report.py) on what Docker 26.1 programmed on the trixie VM lab
 (fixtures/xfrm/trixie: three VMs with real ESP SAs, network vm-enc), with the faults of issue 18 injected into
 the recorded SAs: one SA's SPI changed on the receiver (moby#51798), and packets sent that never arrive."""
 
@@ -16,7 +16,10 @@ import time
 
 import pytest
 
-from ansible_collections.ironclad.swarm.plugins.module_utils import _agent, _auditreport, _kernel, _nodeaudit
+from ansible_collections.ironclad.swarm.plugins.module_utils.audit import agent as audit_agent
+from ansible_collections.ironclad.swarm.plugins.module_utils.audit import report as audit_report
+from ansible_collections.ironclad.swarm.plugins.module_utils.engine import kernel_modules as kernel_helper
+from ansible_collections.ironclad.swarm.plugins.module_utils.audit import node as audit_node
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', '..', 'watch'))
 import alerts_on  # noqa: E402  pylint: disable=wrong-import-position
@@ -32,22 +35,22 @@ def recorded(name):
 
 
 def vm_states(node):
-    return _kernel.parse_xfrm_states(recorded('%s-docker-state-s.txt' % node))
+    return kernel_helper.parse_xfrm_states(recorded('%s-docker-state-s.txt' % node))
 
 
 def result(node, states=None):
     """What ipsec_audit returns for one VM (the parts the report reads)."""
     states = vm_states(node) if states is None else states
-    policies = _kernel.parse_xfrm_policies(recorded('%s-docker-policy.txt' % node))
+    policies = kernel_helper.parse_xfrm_policies(recorded('%s-docker-policy.txt' % node))
     network = json.loads(recorded('%s-docker-network-vm-enc.json' % node))[0]
-    audit = _nodeaudit.IpsecAudit(node, VMS[node], KERNEL, [('vm-enc', network)], policies, states, 4789)
+    audit = audit_node.IpsecAudit(node, VMS[node], KERNEL, [('vm-enc', network)], policies, states, 4789)
     report, findings = audit.run()
     return {'node': node, 'node_address': VMS[node], 'networks': report, 'findings': findings, 'kernel': KERNEL,
             'xfrm': {'sas': audit.swarm_sas(report)}, 'swarm': {'state': 'active'}}
 
 
 def build(results):
-    return _auditreport.report_data(sorted(VMS), results, ['vm1'])
+    return audit_report.report_data(sorted(VMS), results, ['vm1'])
 
 
 def out_spi(results, sender, receiver):
@@ -62,7 +65,7 @@ def healthy():
 
 def test_the_healthy_vm_lab_has_no_pair_finding_and_every_cell_ok(healthy):
     report = build(healthy)
-    assert _auditreport.pair_findings(sorted(healthy.items())) == []
+    assert audit_report.pair_findings(sorted(healthy.items())) == []
     assert report['schema_version'] == 1 and report['networks'] == ['vm-enc']
     (matrix,) = report['matrices']
     cells = [c for row in matrix['rows'] for c in row['cells'] if not c.get('self')]
@@ -95,17 +98,17 @@ def test_packets_sent_and_never_received_are_a_black_hole(healthy):
     sent = [dict(s, packets=250, bytes=30000) if (s['dst'], s['spi']) == (VMS['vm3'], spi) else s
             for s in vm_states('vm1')]
     faulty = dict(healthy, vm1=result('vm1', sent))
-    pairs = _auditreport.pair_findings(sorted(faulty.items()))
+    pairs = audit_report.pair_findings(sorted(faulty.items()))
     assert [(f['id'], f['node'], f['peer']) for f in pairs] == [('esp_black_hole', 'vm1', VMS['vm3'])]
     assert 'IP protocol 50' in pairs[0]['reason']
     # The same packets counted on arrival: no finding.
     received = [dict(s, packets=250) if (s['src'], s['spi']) == (VMS['vm1'], spi) else s for s in vm_states('vm3')]
     faulty['vm3'] = result('vm3', received)
-    assert _auditreport.pair_findings(sorted(faulty.items())) == []
+    assert audit_report.pair_findings(sorted(faulty.items())) == []
     # Below the threshold: a few packets in flight are not a black hole.
-    few = [dict(s, packets=_auditreport.BLACK_HOLE_PACKETS - 1) if (s['dst'], s['spi']) == (VMS['vm3'], spi) else s
+    few = [dict(s, packets=audit_report.BLACK_HOLE_PACKETS - 1) if (s['dst'], s['spi']) == (VMS['vm3'], spi) else s
            for s in vm_states('vm1')]
-    assert _auditreport.pair_findings(sorted(dict(healthy, vm1=result('vm1', few)).items())) == []
+    assert audit_report.pair_findings(sorted(dict(healthy, vm1=result('vm1', few)).items())) == []
 
 
 def test_a_node_not_audited_is_named_and_judges_no_pair(healthy):
@@ -129,15 +132,15 @@ def test_firewall_checks_are_matched_to_peers_by_flow_and_address(healthy):
 
 
 def agent_texts(results, tmp_path):
-    """The metrics file each VM's agent writes for these readings (as _agent.run_once builds it)."""
+    """The metrics file each VM's agent writes for these readings (as audit_agent.run_once builds it)."""
     (tmp_path / 'agent.json').write_text(json.dumps({'textfile_dir': str(tmp_path), 'state_file': str(tmp_path / 's')}))
-    config = _agent.load_config(str(tmp_path / 'agent.json'))
+    config = audit_agent.load_config(str(tmp_path / 'agent.json'))
     texts = {}
     for node, res in sorted(results.items()):
         now = time.time()
-        _agent.write_metrics(str(tmp_path), _agent.build_metrics(config, res, res['findings'], None, now - 1, now, now,
-                                                                 None))
-        texts[node] = (tmp_path / _agent.METRICS_FILE).read_text()
+        audit_agent.write_metrics(str(tmp_path), audit_agent.build_metrics(config, res, res['findings'], None, now - 1, now, now,
+                                                                           None))
+        texts[node] = (tmp_path / audit_agent.METRICS_FILE).read_text()
     return texts
 
 

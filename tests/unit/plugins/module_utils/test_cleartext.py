@@ -18,7 +18,10 @@ import os
 
 import pytest
 
-from ansible_collections.ironclad.swarm.plugins.module_utils import _fwaudit, _iptables, _nft, _overlay
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence import audit as fence_audit
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence import iptables as fence_iptables
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence import spec as fence_spec
+from ansible_collections.ironclad.swarm.plugins.module_utils.overlay import options as overlay_options
 from recordings import versions
 
 RECORDINGS = versions('nft')
@@ -32,38 +35,38 @@ def agent_fixture(name):
 
 
 def table(text):
-    return _nft.table_objects(_nft.parse_ruleset(text))
+    return fence_spec.table_objects(fence_spec.parse_ruleset(text))
 
 
 def learned(objects):
-    return [(r['chain'], r.get('comment'), [next(iter(e)) for e in r['expr']]) for r in _nft.learned_rules(objects)]
+    return [(r['chain'], r.get('comment'), [next(iter(e)) for e in r['expr']]) for r in fence_spec.learned_rules(objects)]
 
 
 @pytest.mark.parametrize('rec', RECORDINGS)
 def test_overlay_networks_and_their_vnis_from_dockers_inspect(rec):
-    entries = _nft.overlay_entries(json.loads(rec.text('manager-networks.json')))
+    entries = fence_spec.overlay_entries(json.loads(rec.text('manager-networks.json')))
     assert entries == LAB_ENTRIES
 
 
 def test_a_network_not_yet_allocated_or_not_overlay_is_left_out():
     networks = [{'Name': 'new', 'Driver': 'overlay', 'Options': {'encrypted': ''}},
                 {'Name': 'bridge', 'Driver': 'bridge', 'Options': {}},
-                {'Name': 'enc', 'Driver': 'overlay', 'Options': {'encrypted': '', _overlay.VXLANID_KEY: '4100'}}]
+                {'Name': 'enc', 'Driver': 'overlay', 'Options': {'encrypted': '', overlay_options.VXLANID_KEY: '4100'}}]
     # Docker treats `encrypted` as set whatever its value, '' included.
-    assert _nft.overlay_entries(networks) == [(4100, 'enc', True)]
+    assert fence_spec.overlay_entries(networks) == [(4100, 'enc', True)]
 
 
 @pytest.mark.parametrize('rec', RECORDINGS)
 def test_the_applied_fence_has_the_chains_and_nothing_learned_yet(rec):
     objects = table(rec.text('table-fenced.json'))
     chains = set(o['chain']['name'] for o in objects if 'chain' in o)
-    assert set(_nft.LEARNED_CHAINS) | {_nft.OUTPUT_CHAIN} <= chains
-    assert _nft.learned_rules(objects) == [] and _nft.cleartext_counts(objects) == []
+    assert set(fence_spec.LEARNED_CHAINS) | {fence_spec.OUTPUT_CHAIN} <= chains
+    assert fence_spec.learned_rules(objects) == [] and fence_spec.cleartext_counts(objects) == []
 
 
 @pytest.mark.parametrize('rec', RECORDINGS)
 def test_sync_adds_one_rule_per_network_and_direction_dropping_only_encrypted(rec):
-    batch = _nft.sync_cleartext_batch(table(rec.text('table-fenced.json')), LAB_ENTRIES)
+    batch = fence_spec.sync_cleartext_batch(table(rec.text('table-fenced.json')), LAB_ENTRIES)
     added = [cmd['add']['rule'] for cmd in batch['nftables']]
     assert all('add' in cmd for cmd in batch['nftables'])
     assert [(r['chain'], r['comment'], 'drop' in [next(iter(e)) for e in r['expr']]) for r in added] == [
@@ -76,29 +79,29 @@ def test_sync_adds_one_rule_per_network_and_direction_dropping_only_encrypted(re
 def test_a_fence_of_the_previous_release_or_no_fence_is_left_alone():
     previous = table(agent_fixture('table-fenced-before-cleartext.json'))
     assert previous is not None
-    assert _nft.sync_cleartext_batch(previous, LAB_ENTRIES) is None
-    assert _nft.sync_cleartext_batch(None, LAB_ENTRIES) is None
+    assert fence_spec.sync_cleartext_batch(previous, LAB_ENTRIES) is None
+    assert fence_spec.sync_cleartext_batch(None, LAB_ENTRIES) is None
 
 
 def test_rules_in_step_are_not_touched_and_stale_ones_go():
     live = table(agent_fixture('lab-fence-counted.json'))
-    entries = [(c['vni'], c['network'], c['encrypted']) for c in _nft.cleartext_counts(live) if c['direction'] == 'in']
+    entries = [(c['vni'], c['network'], c['encrypted']) for c in fence_spec.cleartext_counts(live) if c['direction'] == 'in']
     assert entries, 'the recording has learned rules'
-    assert _nft.sync_cleartext_batch(live, entries) is None
+    assert fence_spec.sync_cleartext_batch(live, entries) is None
     # The encrypted network removed and its VNI given to a plain one: the old rule must go, or the plain
     # network's packets would be dropped.
     encrypted = [e for e in entries if e[2]][0]
     changed = [e for e in entries if e != encrypted] + [(encrypted[0], 'reused', False)]
-    batch = _nft.sync_cleartext_batch(live, sorted(changed))
+    batch = fence_spec.sync_cleartext_batch(live, sorted(changed))
     deleted = [cmd['delete']['rule']['handle'] for cmd in batch['nftables'] if 'delete' in cmd]
-    assert sorted(deleted) == sorted(r['handle'] for r in _nft.learned_rules(live))
+    assert sorted(deleted) == sorted(r['handle'] for r in fence_spec.learned_rules(live))
     added = [cmd['add']['rule'] for cmd in batch['nftables'] if 'add' in cmd]
     reused = [r for r in added if r['comment'] == 'reused plain']
     assert len(reused) == 2 and not any('drop' in e for r in reused for e in r['expr'])
 
 
 def test_counts_read_from_the_lab_say_which_network_and_direction():
-    counts = _nft.cleartext_counts(table(agent_fixture('lab-fence-counted.json')))
+    counts = fence_spec.cleartext_counts(table(agent_fixture('lab-fence-counted.json')))
     by = dict(((c['network'], c['direction']), c) for c in counts)
     assert by[('lab-plain', 'in')]['packets'] > 0 and by[('lab-plain', 'out')]['packets'] > 0
     assert by[('lab-plain', 'in')]['encrypted'] is False and by[('lab-encrypted', 'in')]['encrypted'] is True
@@ -107,23 +110,23 @@ def test_counts_read_from_the_lab_say_which_network_and_direction():
 
 def test_learned_rules_are_outside_the_canonical_table_and_carried_over_a_replace():
     live = table(agent_fixture('lab-fence-counted.json'))
-    without = [o for o in live if not ('rule' in o and o['rule']['chain'] in _nft.LEARNED_CHAINS)]
-    assert _nft.canonical_table(live) == _nft.canonical_table(without)
-    carried = _nft.carried_rules(live)
+    without = [o for o in live if not ('rule' in o and o['rule']['chain'] in fence_spec.LEARNED_CHAINS)]
+    assert fence_spec.canonical_table(live) == fence_spec.canonical_table(without)
+    carried = fence_spec.carried_rules(live)
     assert [(r['rule']['chain'], r['rule']['comment']) for r in carried] == [
-        (r['chain'], r['comment']) for r in _nft.learned_rules(live)]
+        (r['chain'], r['comment']) for r in fence_spec.learned_rules(live)]
     assert all('handle' not in r['rule'] and {'counter': None} in r['rule']['expr'] for r in carried)
 
 
 @pytest.mark.parametrize('rec', RECORDINGS)
 def test_the_recorded_fence_holds_what_the_agent_learned_and_drops_only_the_encrypted_networks_cleartext(rec):
-    objects = _nft.parse_ruleset(rec.text('manager-fenced.json'))
-    assert _nft.sync_cleartext_batch(_nft.table_objects(objects), LAB_ENTRIES) is None, 'the agent left them in step'
-    rs = _nft.ruleset_from_nft(objects)
-    _iptables.merge_into(rs, _iptables.parse_save(rec.text('manager-fenced.iptables-save'), 'ip'))
+    objects = fence_spec.parse_ruleset(rec.text('manager-fenced.json'))
+    assert fence_spec.sync_cleartext_batch(fence_spec.table_objects(objects), LAB_ENTRIES) is None, 'the agent left them in step'
+    rs = fence_spec.ruleset_from_nft(objects)
+    fence_iptables.merge_into(rs, fence_iptables.parse_save(rec.text('manager-fenced.iptables-save'), 'ip'))
     peer = '172.27.0.3'
-    sec = _nft.evaluate(rs, _nft.Packet(peer, '172.27.0.2', 'udp', 4789, vni=4097))
-    plain = _nft.evaluate(rs, _nft.Packet(peer, '172.27.0.2', 'udp', 4789, vni=4098))
+    sec = fence_spec.evaluate(rs, fence_spec.Packet(peer, '172.27.0.2', 'udp', 4789, vni=4097))
+    plain = fence_spec.evaluate(rs, fence_spec.Packet(peer, '172.27.0.2', 'udp', 4789, vni=4098))
     assert sec.accepted is False and sec.where == 'inet ironclad_swarm cleartext_in'
     assert sec.rule_text == '@th,96,24 4097 counter drop'
     assert plain.accepted is True
@@ -146,9 +149,9 @@ def test_keep_cleartext_rules_writes_once_then_nothing():
 
     host = Host(agent_fixture('lab-fence-counted.json'))
     live = table(host.listing)
-    entries = [(c['vni'], c['network'], c['encrypted']) for c in _nft.cleartext_counts(live) if c['direction'] == 'in']
-    assert _fwaudit.keep_cleartext_rules(host, entries) == {'changed': False, 'networks': [e[1] for e in entries],
-                                                            'error': None}
+    entries = [(c['vni'], c['network'], c['encrypted']) for c in fence_spec.cleartext_counts(live) if c['direction'] == 'in']
+    assert fence_audit.keep_cleartext_rules(host, entries) == {'changed': False, 'networks': [e[1] for e in entries],
+                                                               'error': None}
     assert host.batches == []
-    done = _fwaudit.keep_cleartext_rules(host, entries[:-1])
+    done = fence_audit.keep_cleartext_rules(host, entries[:-1])
     assert done['changed'] is True and len(host.batches) == 1

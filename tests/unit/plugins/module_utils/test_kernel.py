@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from ansible_collections.ironclad.swarm.plugins.module_utils import _kernel as k
+from ansible_collections.ironclad.swarm.plugins.module_utils.engine import kernel_modules as k
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'kernel')
 LAB = os.path.join(FIXTURES, 'lab-6.18.44')

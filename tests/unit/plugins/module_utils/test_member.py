@@ -2,7 +2,7 @@
 # Copyright (c) ironclad.swarm contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""_member.read_member (swarm_member_info): one read of a node, and on a manager of the swarm.
+"""swarm/member.py's read_member (swarm_member_info): one read of a node, and on a manager of the swarm.
 
 The engine's answers are the lab's recordings: info on a manager and a worker of Docker 26.1
 (fixtures/xfrm/docker-26.1/lab-*-info-swarm.json holds the info's Swarm part) and the swarm's nodes.
@@ -16,8 +16,8 @@ import os
 
 import pytest
 
-from ansible_collections.ironclad.swarm.plugins.module_utils._docker import explain
-from ansible_collections.ironclad.swarm.plugins.module_utils._member import read_member
+from ansible_collections.ironclad.swarm.plugins.module_utils.common.docker import explain
+from ansible_collections.ironclad.swarm.plugins.module_utils.swarm.member import read_member
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'fixtures')
 XFRM = os.path.join(FIXTURES, 'xfrm', 'docker-26.1')

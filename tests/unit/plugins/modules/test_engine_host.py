@@ -22,7 +22,8 @@ import pytest
 
 from ansible.module_utils import basic
 
-from ansible_collections.ironclad.swarm.plugins.module_utils import _engine_host, _kernel
+from ansible_collections.ironclad.swarm.plugins.module_utils.engine import host as engine_host_helper
+from ansible_collections.ironclad.swarm.plugins.module_utils.engine import kernel_modules as kernel_helper
 from ansible_collections.ironclad.swarm.plugins.modules import engine_host
 from module_harness import run_main
 
@@ -116,7 +117,7 @@ def kernel(tmp_path):
     (tmp_path / 'proc').mkdir()
     with gzip.open(str(tmp_path / 'proc' / 'config.gz'), 'wb') as handle:
         handle.write(open(os.path.join(KERNEL, 'config'), 'rb').read())
-    return _kernel.KernelState.from_system(
+    return kernel_helper.KernelState.from_system(
         release=KERNEL_RELEASE, proc_modules=str(tmp_path / 'proc' / 'modules'),
         modules_dir=str(tmp_path / 'lib' / 'modules'), proc_config=str(tmp_path / 'proc' / 'config.gz'),
         boot_dir=str(tmp_path / 'boot'))
@@ -127,8 +128,8 @@ def owner(monkeypatch):
     """root:root as the role asks; the test's own user and group where the tests do not run as root."""
     user = pwd.getpwuid(os.getuid()).pw_name
     group = grp.getgrgid(os.getgid()).gr_name
-    monkeypatch.setattr(_engine_host.EngineHost, 'OWNER', user)
-    monkeypatch.setattr(_engine_host.EngineHost, 'GROUP', group)
+    monkeypatch.setattr(engine_host_helper.EngineHost, 'OWNER', user)
+    monkeypatch.setattr(engine_host_helper.EngineHost, 'GROUP', group)
 
 
 def fresh(tmp_path):
@@ -160,7 +161,7 @@ def run_module(monkeypatch, host, kernel, check_mode=False, diff=False, **args):
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', run_command)
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', get_bin_path)
     monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda module, msg: host.warnings.append(msg))
-    monkeypatch.setattr(_kernel.KernelState, 'from_system', classmethod(lambda cls: kernel))
+    monkeypatch.setattr(kernel_helper.KernelState, 'from_system', classmethod(lambda cls: kernel))
     ok, result = run_main(monkeypatch, engine_host.main, args, check_mode, diff)
     return ('ok' if ok else 'failed'), result
 
@@ -362,13 +363,13 @@ class TestStopsAndFailures:
 class TestParsers:
     def test_dpkg_status(self):
         text = DPKG_CONVERGED + 'containerd config-files\n'
-        assert _engine_host.parse_dpkg_status(text) == {'docker-cli', 'docker.io', 'python3-docker'}
-        assert _engine_host.missing_packages(['docker.io', 'apparmor', 'containerd', 'apparmor'],
-                                             _engine_host.parse_dpkg_status(text)) == ['apparmor', 'containerd']
+        assert engine_host_helper.parse_dpkg_status(text) == {'docker-cli', 'docker.io', 'python3-docker'}
+        assert engine_host_helper.missing_packages(['docker.io', 'apparmor', 'containerd', 'apparmor'],
+                                                   engine_host_helper.parse_dpkg_status(text)) == ['apparmor', 'containerd']
 
     @pytest.mark.parametrize('text, expected', [
         (SHOW_RUNNING, {'LoadState': 'loaded', 'ActiveState': 'active', 'UnitFileState': 'enabled'}),
         (SHOW_NOT_FOUND, {'LoadState': 'not-found', 'ActiveState': 'inactive', 'UnitFileState': ''}),
     ])
     def test_systemctl_show(self, text, expected):
-        assert _engine_host.parse_systemctl_show(text) == expected
+        assert engine_host_helper.parse_systemctl_show(text) == expected

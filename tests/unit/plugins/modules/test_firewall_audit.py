@@ -16,7 +16,8 @@ import pytest
 
 from ansible.module_utils import basic
 
-from ansible_collections.ironclad.swarm.plugins.module_utils import _fwaudit, _nodeaudit
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence import audit as fence_audit
+from ansible_collections.ironclad.swarm.plugins.module_utils.audit import node as audit_node
 from ansible_collections.ironclad.swarm.plugins.modules import firewall_audit, ipsec_audit
 from module_harness import run_main
 from recordings import Recording, versions
@@ -88,7 +89,7 @@ def audit(monkeypatch, node, tmp_path, **params):
     persist.write_text(node.rec.text('persisted-firewall.json'))
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, a, **kw: node.run_command(a))
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda module, name, *a, **kw: '/usr/sbin/' + name)
-    monkeypatch.setattr(_fwaudit.socket, 'gethostname', lambda: 'lab-node')
+    monkeypatch.setattr(fence_audit.socket, 'gethostname', lambda: 'lab-node')
     args = dict({'persist_file': str(persist)}, **params)
     return run_main(monkeypatch, firewall_audit.main, args, check_mode=True)
 
@@ -200,8 +201,8 @@ def test_without_iptables_save_the_audit_does_not_guess(monkeypatch, rec, tmp_pa
 @pytest.mark.parametrize('rec', RECORDINGS)
 def test_encrypted_vnis_from_inspect(rec):
     networks = rec.json('worker-networks.json')
-    assert _fwaudit.encrypted_vnis_from_inspect(networks, ['172.27.0.3']) == [('fwsec', 4097)]
-    assert _fwaudit.encrypted_vnis_from_inspect(networks, ['192.0.2.1']) == []
+    assert fence_audit.encrypted_vnis_from_inspect(networks, ['172.27.0.3']) == [('fwsec', 4097)]
+    assert fence_audit.encrypted_vnis_from_inspect(networks, ['192.0.2.1']) == []
 
 
 @pytest.mark.parametrize('rec', RECORDINGS)
@@ -215,17 +216,18 @@ def test_bad_peer_is_named(monkeypatch, rec, tmp_path):
 @pytest.mark.parametrize('rec', RECORDINGS)
 def test_shadowed_drop_behind_the_fences_own_vxlan_drop_is_medium(rec):
     # worker-1's recorded ruleset with its fence swapped for the recorded drop_unencrypted_vxlan table
-    from ansible_collections.ironclad.swarm.plugins.module_utils import _iptables, _nft
-    others = [o for o in _nft.parse_ruleset(rec.text('worker-shadowed.json'))
+    from ansible_collections.ironclad.swarm.plugins.module_utils.fence import iptables as fence_iptables
+    from ansible_collections.ironclad.swarm.plugins.module_utils.fence import spec as fence_spec
+    others = [o for o in fence_spec.parse_ruleset(rec.text('worker-shadowed.json'))
               if 'ironclad_swarm' not in (o.get('table', {}).get('name'), next(iter(o.values())).get('table'))]
-    objects = others + _nft.parse_ruleset(rec.text('table-policy-drop.json'))
-    rs = _nft.ruleset_from_nft(objects)
-    save = _iptables.parse_save(rec.text('worker-shadowed.iptables-save'))
-    _iptables.merge_into(rs, save)
-    peers = [_nft.ipaddress.ip_network(a) for a in ('172.27.0.2', '172.27.0.3', '172.27.0.4')]
-    audit = _fwaudit.Audit('lab-node', peers, peers[:1], _nft.ipaddress.ip_address('172.27.0.3'), False, 4789,
-                           [_nft.ipaddress.ip_address('203.0.113.254')], rs, [('fwsec', 4097)],
-                           _iptables.docker_vxlan_rules(save), None, None, False)
+    objects = others + fence_spec.parse_ruleset(rec.text('table-policy-drop.json'))
+    rs = fence_spec.ruleset_from_nft(objects)
+    save = fence_iptables.parse_save(rec.text('worker-shadowed.iptables-save'))
+    fence_iptables.merge_into(rs, save)
+    peers = [fence_spec.ipaddress.ip_network(a) for a in ('172.27.0.2', '172.27.0.3', '172.27.0.4')]
+    audit = fence_audit.Audit('lab-node', peers, peers[:1], fence_spec.ipaddress.ip_address('172.27.0.3'), False, 4789,
+                              [fence_spec.ipaddress.ip_address('203.0.113.254')], rs, [('fwsec', 4097)],
+                              fence_iptables.docker_vxlan_rules(save), None, None, False)
     audit.vxlan_checks()
     assert [(f['id'], f['severity']) for f in audit.findings] == [('vxlan_drop_shadowed', 'medium')]
     assert audit.findings[0]['rule'] == '-A INPUT -p udp -m udp --dport 4789 -j ACCEPT'
@@ -267,15 +269,15 @@ def test_nftables_backend_without_dockers_drop_says_where_the_audit_looked(monke
 
 
 def test_backend_from_the_engine_or_from_dockers_tables():
-    assert _fwaudit.backend_from_info(NFTABLES_BACKEND.text('manager-firewall-backend.json')) == 'nftables'
-    assert _fwaudit.backend_from_info('{"Driver":"iptables+firewalld"}') == 'iptables+firewalld'
+    assert fence_audit.backend_from_info(NFTABLES_BACKEND.text('manager-firewall-backend.json')) == 'nftables'
+    assert fence_audit.backend_from_info('{"Driver":"iptables+firewalld"}') == 'iptables+firewalld'
     # before API 1.49 the CLI prints null; Debian 12's own CLI fails on the unknown field (no output)
-    assert _fwaudit.backend_from_info('null') is None and _fwaudit.backend_from_info('') is None
+    assert fence_audit.backend_from_info('null') is None and fence_audit.backend_from_info('') is None
     objects = [{'table': {'family': 'ip', 'name': 'filter'}}, {'table': {'family': 'ip', 'name': 'docker-bridges'}},
                {'table': {'family': 'ip6', 'name': 'docker-bridges'}}]
-    assert _fwaudit.docker_nft_tables(objects) == ['ip docker-bridges', 'ip6 docker-bridges']
-    from ansible_collections.ironclad.swarm.plugins.module_utils import _nft
-    assert _fwaudit.docker_nft_tables(_nft.parse_ruleset(NFTABLES_BACKEND.text('manager-fenced.json'))) == []
+    assert fence_audit.docker_nft_tables(objects) == ['ip docker-bridges', 'ip6 docker-bridges']
+    from ansible_collections.ironclad.swarm.plugins.module_utils.fence import spec as fence_spec
+    assert fence_audit.docker_nft_tables(fence_spec.parse_ruleset(NFTABLES_BACKEND.text('manager-fenced.json'))) == []
 
 
 # The VM lab's whole rulesets on newer engines (fixtures/xfrm/<suite>/, see its README): Docker 26.1
@@ -313,7 +315,7 @@ def vm_audit(monkeypatch, suite, node, host, tmp_path, **params):
     persist.write_text(vm_recorded(suite, node, 'persisted-firewall.json'))
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, a, **kw: host.run_command(a))
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda module, name, *a, **kw: '/usr/sbin/' + name)
-    monkeypatch.setattr(_fwaudit.socket, 'gethostname', lambda: node)
+    monkeypatch.setattr(fence_audit.socket, 'gethostname', lambda: node)
     args = dict({'persist_file': str(persist), 'node_address': VM_ADDRESSES[node]}, **params)
     return run_main(monkeypatch, firewall_audit.main, args, check_mode=True)
 
@@ -345,12 +347,12 @@ def test_vm_lab_fence_and_dockers_bpf_drop_are_clean(monkeypatch, tmp_path, suit
 
 @pytest.mark.parametrize('suite', VM_SUITES)
 def test_vm_lab_docker_rule_is_read_from_bpf(suite):
-    from ansible_collections.ironclad.swarm.plugins.module_utils import _iptables
+    from ansible_collections.ironclad.swarm.plugins.module_utils.fence import iptables as fence_iptables
     for node in VM_ADDRESSES:
         text = vm_recorded(suite, node, 'iptables-save.txt')
-        save = _iptables.parse_save(text)
+        save = fence_iptables.parse_save(text)
         assert save.backend == 'nf_tables' and '-m bpf --bytecode' in text
-        assert list(_iptables.docker_vxlan_rules(save)) == [4097]
+        assert list(fence_iptables.docker_vxlan_rules(save)) == [4097]
 
 
 @pytest.mark.parametrize('suite', [s for s in VM_SUITES
@@ -384,7 +386,7 @@ class NodeForBothAudits(FakeNode):
 
 class EngineDown:
     def __init__(self, *args, **kwargs):
-        raise _nodeaudit.EngineError('Cannot connect to the Docker daemon (recorded lab node: not asked)')
+        raise audit_node.EngineError('Cannot connect to the Docker daemon (recorded lab node: not asked)')
 
 
 @pytest.mark.parametrize('rec', RECORDINGS)
@@ -399,9 +401,9 @@ def test_ipsec_audit_firewall_option_gives_the_same_audit_in_one_call(monkeypatc
     assert ok and alone['findings'], 'each situation has findings, so the comparison can fail'
     node = NodeForBothAudits(rec, ruleset, save)
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, a, **kw: node.run_command(a))
-    monkeypatch.setattr(_nodeaudit, 'Engine', EngineDown)
-    monkeypatch.setattr(_nodeaudit, 'HAS_DOCKER_SDK', True)
-    monkeypatch.setattr(_nodeaudit.socket, 'gethostname', lambda: 'lab-node')
+    monkeypatch.setattr(audit_node, 'Engine', EngineDown)
+    monkeypatch.setattr(audit_node, 'HAS_DOCKER_SDK', True)
+    monkeypatch.setattr(audit_node.socket, 'gethostname', lambda: 'lab-node')
     params = {'probe_kernel': False, 'node_checks': False, 'swarm_view': True,
               'firewall': {'persist_file': str(tmp_path / 'firewall.json')}}
     ok, both = run_main(monkeypatch, ipsec_audit.main, params, check_mode=True)
@@ -476,7 +478,7 @@ def test_cleartext_counted_on_an_encrypted_network_is_a_finding(monkeypatch, tmp
         state.write_text(json.dumps({'readings': {'cleartext': [
             {'network': 'lab-encrypted', 'direction': 'in', 'packets': agent_saw},
             {'network': 'lab-plain', 'direction': 'in', 'packets': 0}]}}))
-    monkeypatch.setattr(_fwaudit, 'AGENT_STATE_FILE', str(state))
+    monkeypatch.setattr(fence_audit, 'AGENT_STATE_FILE', str(state))
     node = FakeNode(LabWorker(), 'ruleset', 'save')
     node.backend = lambda: 'null\n'
     ok, result = audit(monkeypatch, node, tmp_path)
@@ -505,13 +507,13 @@ def test_what_the_core_read_from_the_engine_replaces_the_docker_cli(monkeypatch,
         module.run_command = lambda argv, **kw: node.run_command(argv)
         module.get_bin_path = lambda name, *a, **kw: '/usr/sbin/' + name
         module.warn = lambda msg: None
-        params = dict((k, v.get('default')) for k, v in _fwaudit.FIREWALL_ARGUMENT_SPEC.items())
+        params = dict((k, v.get('default')) for k, v in fence_audit.FIREWALL_ARGUMENT_SPEC.items())
         persist = tmp_path / 'firewall.json'
         persist.write_text(rec.text('persisted-firewall.json'))
         params.update(persist_file=str(persist), data_path_port=4789, node_address='172.27.0.3', fail_on='none')
         if engine is not None:
             params['engine'] = engine
-        return _fwaudit.FirewallAuditModule(module, params).run(), node.commands
+        return fence_audit.FirewallAuditModule(module, params).run(), node.commands
 
     info = Recording('docker', rec.version).json('info.json')
     engine = {'networks': json.loads(rec.text('worker-networks.json')), 'firewall_backend': info.get('FirewallBackend'),

@@ -18,8 +18,8 @@ import pytest
 
 from ansible.module_utils import basic
 
-from ansible_collections.ironclad.swarm.plugins.module_utils import _kernel
-from ansible_collections.ironclad.swarm.plugins.module_utils import _nodeaudit
+from ansible_collections.ironclad.swarm.plugins.module_utils.engine import kernel_modules as kernel_helper
+from ansible_collections.ironclad.swarm.plugins.module_utils.audit import node as audit_node
 from ansible_collections.ironclad.swarm.plugins.modules import ipsec_audit
 from module_harness import run_main
 
@@ -57,7 +57,7 @@ class XfrmLab:
 
 
 # /proc/net/xfrm_stat of a lab node (kernel 6.18): every counter 0.
-LAB_XFRM_STAT = _kernel.parse_xfrm_stat(recorded('lab-xfrm_stat'))
+LAB_XFRM_STAT = kernel_helper.parse_xfrm_stat(recorded('lab-xfrm_stat'))
 FW_ADDRESSES = {'manager-1': '172.27.0.2', 'worker-1': '172.27.0.3', 'worker-2': '172.27.0.4'}
 XFRM_LABS = [XfrmLab('20.10', XFRM, 'enc1', ADDRESSES)] + [
     XfrmLab(version, os.path.join(XFRM, 'docker-%s' % version), 'fwsec', FW_ADDRESSES) for version in ('26.1', '28.5')]
@@ -126,7 +126,7 @@ def lab_kernel(tmp_path):
     path = tmp_path / 'config.gz'
     with gzip.open(str(path), 'wb') as handle:
         handle.write(config)
-    return _kernel.KernelState.from_system(
+    return kernel_helper.KernelState.from_system(
         release='6.18.44-fc-v595', proc_modules=str(tmp_path / 'modules'), modules_dir=str(tmp_path / 'lib'),
         proc_config=str(path), boot_dir=str(tmp_path / 'boot'))
 
@@ -134,11 +134,11 @@ def lab_kernel(tmp_path):
 def run_module(monkeypatch, node, engine, kernel, **params):
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, a, **kw: node.run_command(a))
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda module, name, *a, **kw: '/usr/sbin/' + name)
-    monkeypatch.setattr(_nodeaudit, 'Engine', lambda *a, **kw: engine)
-    monkeypatch.setattr(_nodeaudit, 'HAS_DOCKER_SDK', True)
-    monkeypatch.setattr(_nodeaudit.KernelState, 'from_system', classmethod(lambda cls: kernel))
-    monkeypatch.setattr(_nodeaudit.socket, 'gethostname', lambda: 'lab-node')
-    monkeypatch.setattr(_nodeaudit, 'XFRM_STAT', os.path.join(XFRM, 'lab-xfrm_stat'))
+    monkeypatch.setattr(audit_node, 'Engine', lambda *a, **kw: engine)
+    monkeypatch.setattr(audit_node, 'HAS_DOCKER_SDK', True)
+    monkeypatch.setattr(audit_node.KernelState, 'from_system', classmethod(lambda cls: kernel))
+    monkeypatch.setattr(audit_node.socket, 'gethostname', lambda: 'lab-node')
+    monkeypatch.setattr(audit_node, 'XFRM_STAT', os.path.join(XFRM, 'lab-xfrm_stat'))
     return run_main(monkeypatch, ipsec_audit.main, params, check_mode=True)
 
 
@@ -189,13 +189,13 @@ class ListFailsEngine(FakeEngine):
     def networks(self):
         self.lists += 1
         if self.lists <= self.fails:
-            raise _nodeaudit.EngineError('Cannot list networks: network 3f2a not found')
+            raise audit_node.EngineError('Cannot list networks: network 3f2a not found')
         return super().networks()
 
 
 @pytest.mark.parametrize('fails, unreachable', [(1, False), (5, True)])
 def test_one_failed_read_of_the_engine_is_read_again(monkeypatch, lab_kernel, fails, unreachable):
-    monkeypatch.setattr(_nodeaudit, 'ENGINE_RETRY_S', 0)
+    monkeypatch.setattr(audit_node, 'ENGINE_RETRY_S', 0)
     engine = ListFailsEngine('worker-1', lab_networks('worker-1'), fails)
     ok, result = run_module(monkeypatch, FakeNode('worker-1'), engine, lab_kernel)
     assert ok and engine.lists == 2
@@ -276,10 +276,10 @@ class TestAuditLogic:
                        'modules': {}}
 
     def audit(self, lab, node, policies_text, states_text, kernel, port=4789):
-        policies = None if policies_text is None else _kernel.parse_xfrm_policies(policies_text)
-        states = None if states_text is None else _kernel.parse_xfrm_states(states_text)
+        policies = None if policies_text is None else kernel_helper.parse_xfrm_policies(policies_text)
+        states = None if states_text is None else kernel_helper.parse_xfrm_states(states_text)
         networks = [(lab.network, lab.networks(node)[0])]
-        return _nodeaudit.IpsecAudit(node, lab.addresses[node], kernel, networks, policies, states, port).run()
+        return audit_node.IpsecAudit(node, lab.addresses[node], kernel, networks, policies, states, port).run()
 
     def test_esp_kernel_but_no_sa_is_a_pair_finding_each_way(self, lab):
         report, findings = self.audit(lab, 'worker-1', lab.text('worker-1', 'policy.txt'), '', self.kernel_with_esp)
@@ -317,9 +317,9 @@ class TestWithRealSas:
                'Peers': [{'Name': 'a1', 'IP': '192.0.2.11'}, {'Name': 'a2', 'IP': '192.0.2.12'}]}
 
     def audit(self, states_file, port=4789):
-        policies = _kernel.parse_xfrm_policies(recorded('vm-netns-policy.txt'))
-        states = _kernel.parse_xfrm_states(recorded(states_file))
-        return _nodeaudit.IpsecAudit('vm2', '192.0.2.12', self.kernel, [('enc1', self.network)], policies, states,
+        policies = kernel_helper.parse_xfrm_policies(recorded('vm-netns-policy.txt'))
+        states = kernel_helper.parse_xfrm_states(recorded(states_file))
+        return audit_node.IpsecAudit('vm2', '192.0.2.12', self.kernel, [('enc1', self.network)], policies, states,
                                      port).run()
 
     def test_sa_both_ways_and_policy_is_clean(self):
@@ -332,8 +332,8 @@ class TestWithRealSas:
 
     def test_same_sas_seen_from_the_other_node(self):
         policies = []  # the other node's policy was not recorded: only the SAs are judged here
-        states = _kernel.parse_xfrm_states(recorded('vm-netns-state-s.txt'))
-        report, findings = _nodeaudit.IpsecAudit('vm1', '192.0.2.11', self.kernel, [('enc1', self.network)],
+        states = kernel_helper.parse_xfrm_states(recorded('vm-netns-state-s.txt'))
+        report, findings = audit_node.IpsecAudit('vm1', '192.0.2.11', self.kernel, [('enc1', self.network)],
                                                  policies, states, 4789).run()
         (peer,) = report[0]['peers']
         assert (peer['sa_out'], peer['sa_in'], peer['spis_out'], peer['spis_in']) == (
@@ -350,13 +350,13 @@ class TestDockerSasOnTheVmLab:
     kernel = TestWithRealSas.kernel
 
     def audit(self, node, drop=None):
-        policies = _kernel.parse_xfrm_policies(recorded('%s-docker-policy.txt' % node))
-        states = _kernel.parse_xfrm_states(recorded('%s-docker-state-s.txt' % node))
+        policies = kernel_helper.parse_xfrm_policies(recorded('%s-docker-policy.txt' % node))
+        states = kernel_helper.parse_xfrm_states(recorded('%s-docker-state-s.txt' % node))
         if drop:
             states = [s for s in states if (s['src'], s['dst']) != drop]
         network = recorded_json('%s-docker-network-vm-enc.json' % node)[0]
         assert recorded_json('%s-docker-info-swarm.json' % node)['NodeAddr'] == VM_ADDRESSES[node]
-        return _nodeaudit.IpsecAudit(node, VM_ADDRESSES[node], self.kernel, [('vm-enc', network)], policies, states,
+        return audit_node.IpsecAudit(node, VM_ADDRESSES[node], self.kernel, [('vm-enc', network)], policies, states,
                                      4789).run()
 
     @pytest.mark.parametrize('node', sorted(VM_ADDRESSES))
@@ -402,13 +402,13 @@ class TestDockerSasPerSuite:
     kernel = TestWithRealSas.kernel
 
     def audit(self, suite, node, drop=None, state_file='docker-state-s.txt'):
-        policies = _kernel.parse_xfrm_policies(suite_recorded(suite, '%s-docker-policy.txt' % node))
-        states = _kernel.parse_xfrm_states(suite_recorded(suite, '%s-%s' % (node, state_file)))
+        policies = kernel_helper.parse_xfrm_policies(suite_recorded(suite, '%s-docker-policy.txt' % node))
+        states = kernel_helper.parse_xfrm_states(suite_recorded(suite, '%s-%s' % (node, state_file)))
         if drop:
             states = [s for s in states if (s['src'], s['dst']) != drop]
         network = json.loads(suite_recorded(suite, '%s-docker-network-vm-enc.json' % node))[0]
         assert json.loads(suite_recorded(suite, '%s-docker-info-swarm.json' % node))['NodeAddr'] == VM_ADDRESSES[node]
-        return _nodeaudit.IpsecAudit(node, VM_ADDRESSES[node], self.kernel, [('vm-enc', network)], policies, states,
+        return audit_node.IpsecAudit(node, VM_ADDRESSES[node], self.kernel, [('vm-enc', network)], policies, states,
                                      4789).run()
 
     def test_recorded_on_the_engine_it_claims(self, suite):
@@ -436,7 +436,7 @@ class TestDockerSasPerSuite:
         assert all(p['bytes_out'] is None and p['bytes_in'] is None for p in plain[0]['peers'])
 
     def test_sas_are_docker_aes_gcm_transport_and_keys_are_not_kept(self, suite):
-        states = _kernel.parse_xfrm_states(suite_recorded(suite, 'vm2-docker-state-s.txt'))
+        states = kernel_helper.parse_xfrm_states(suite_recorded(suite, 'vm2-docker-state-s.txt'))
         assert states and all(s['proto'] == 'esp' and s['mode'] == 'transport' and s['reqid'] == 0xd0c4e3
                               and s['algorithm'] == 'rfc4106(gcm(aes))' for s in states)
         assert all(isinstance(s['bytes'], int) for s in states)

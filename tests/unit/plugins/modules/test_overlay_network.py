@@ -18,7 +18,7 @@ import pytest
 
 from ansible.module_utils import basic
 
-from ansible_collections.ironclad.swarm.plugins.module_utils import _docker
+from ansible_collections.ironclad.swarm.plugins.module_utils.common import docker as common_docker
 from ansible_collections.ironclad.swarm.plugins.modules import overlay_network
 from module_harness import run_main
 from recordings import versions
@@ -27,7 +27,7 @@ RECORDINGS = versions('docker')
 VXLANID = 'com.docker.network.driver.overlay.vxlanid_list'
 
 
-class APIError(_docker.APIError):
+class APIError(common_docker.APIError):
     """What the SDK raises for an engine error, with the engine's words as explanation."""
 
     def __init__(self, explanation):
@@ -63,7 +63,7 @@ class FakeAPIClient:
 
     def inspect_network(self, net_id, verbose=False):
         if net_id not in self.nets:
-            raise _docker.NotFound('network %s not found' % net_id)
+            raise common_docker.NotFound('network %s not found' % net_id)
         network = copy.deepcopy(self.nets[net_id])
         if not verbose:
             network.pop('Services', None)
@@ -127,9 +127,9 @@ def run_module(monkeypatch, client, args, check_mode=False, diff=False, ip_json=
         return 0, json.dumps(ip_json if ip_json is not None else client.rec.json('ip-addr-manager.json')), ''
 
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', run_command)
-    monkeypatch.setattr(_docker, 'HAS_DOCKER_SDK', True)
-    monkeypatch.setattr(_docker, 'docker', type('docker', (), {'APIClient': lambda *a, **k: client}))
-    monkeypatch.setattr(_docker.time, 'sleep', lambda seconds: None)
+    monkeypatch.setattr(common_docker, 'HAS_DOCKER_SDK', True)
+    monkeypatch.setattr(common_docker, 'docker', type('docker', (), {'APIClient': lambda *a, **k: client}))
+    monkeypatch.setattr(common_docker.time, 'sleep', lambda seconds: None)
     ok, result = run_main(monkeypatch, overlay_network.main, args, check_mode, diff)
     return ('ok' if ok else 'failed'), result
 
@@ -408,10 +408,10 @@ def test_a_node_outside_any_swarm_is_refused(monkeypatch, rec):
 
 def test_an_unreachable_engine_says_where_it_looked(monkeypatch):
     def refuse(*args, **kwargs):
-        raise _docker.DockerException('Error while fetching server API version: connection refused')
+        raise common_docker.DockerException('Error while fetching server API version: connection refused')
 
-    monkeypatch.setattr(_docker, 'HAS_DOCKER_SDK', True)
-    monkeypatch.setattr(_docker, 'docker', type('docker', (), {'APIClient': staticmethod(refuse)}))
+    monkeypatch.setattr(common_docker, 'HAS_DOCKER_SDK', True)
+    monkeypatch.setattr(common_docker, 'docker', type('docker', (), {'APIClient': staticmethod(refuse)}))
     ok, result = run_main(monkeypatch, overlay_network.main, dict(name='app', docker_host='unix:///run/nothing.sock'))
     assert not ok
     assert result['msg'] == (
@@ -421,7 +421,7 @@ def test_an_unreachable_engine_says_where_it_looked(monkeypatch):
 
 
 def test_a_missing_sdk_is_reported_with_missing_required_lib(monkeypatch):
-    monkeypatch.setattr(_docker, 'HAS_DOCKER_SDK', False)
+    monkeypatch.setattr(common_docker, 'HAS_DOCKER_SDK', False)
     ok, result = run_main(monkeypatch, overlay_network.main, dict(name='app'))
     assert not ok
     assert result['msg'].startswith(

@@ -18,7 +18,8 @@ import pytest
 
 from ansible.module_utils import basic
 
-from ansible_collections.ironclad.swarm.plugins.module_utils import _nft, _systemd
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence import spec as fence_spec
+from ansible_collections.ironclad.swarm.plugins.module_utils.common import systemd as common_systemd
 from ansible_collections.ironclad.swarm.plugins.modules import swarm_firewall
 from module_harness import run_main
 from recordings import versions
@@ -55,7 +56,7 @@ class FakeNft:
             if batch['nftables'][0].get('delete') and len(batch['nftables']) == 1:
                 self.listing = None
             else:
-                objs = _nft.table_objects_from_batch(batch)
+                objs = fence_spec.table_objects_from_batch(batch)
                 self.listing = json.dumps({'nftables': [{'metainfo': {'version': '1.0.6'}}] + objs})
             return 0, '', ''
         raise AssertionError('unexpected command %r' % args)
@@ -171,7 +172,7 @@ def test_recorded_table_is_unchanged(monkeypatch, persist, rec):
 
 @pytest.mark.parametrize('rec', RECORDINGS)
 def test_hand_edit_restored(monkeypatch, persist, rec):
-    edited = _nft.table_objects(_nft.parse_ruleset(rec.text('worker-edited.json')))
+    edited = fence_spec.table_objects(fence_spec.parse_ruleset(rec.text('worker-edited.json')))
     nft = FakeNft(json.dumps({'nftables': edited}))
     ok, result = run_module(monkeypatch, nft, lab(persist), diff=True)
     assert ok and result['changed']
@@ -242,7 +243,7 @@ def host(tmp_path, monkeypatch):
     unit_dir.mkdir(parents=True)
     runtime = tmp_path / 'run' / 'systemd' / 'system'
     runtime.mkdir(parents=True)
-    monkeypatch.setattr(_systemd, 'SYSTEMD_RUNTIME_DIR', str(runtime))
+    monkeypatch.setattr(common_systemd, 'SYSTEMD_RUNTIME_DIR', str(runtime))
     nft = FakeNft()
     nft.systemd = FakeSystemd(str(unit_dir))
     nft.unit = str(unit_dir / UNIT)
@@ -265,7 +266,7 @@ def test_boot_unit_is_the_one_the_role_templated():
     """Same unit as the role's template wrote on the lab, but for the first comment line."""
     with open(os.path.join(FIXTURES, 'systemd', UNIT)) as handle:
         recorded = handle.read()
-    text = _nft.boot_unit_text('/etc/ironclad-swarm/firewall.json')
+    text = fence_spec.boot_unit_text('/etc/ironclad-swarm/firewall.json')
     assert text.splitlines()[1:] == recorded.splitlines()[1:]
     assert 'ExecStart=/usr/sbin/nft -j -f /etc/ironclad-swarm/firewall.json' in text.splitlines()
 
@@ -282,7 +283,7 @@ def test_boot_unit_four_ways(monkeypatch, host):
     host.commands = []
     ok, result = run_module(monkeypatch, host, booted(host))
     assert ok and result['changed'] and result['boot_unit']['actions'] == ['written', 'enabled']
-    assert open(host.unit).read() == _nft.boot_unit_text(host.persist)
+    assert open(host.unit).read() == fence_spec.boot_unit_text(host.persist)
     assert oct(os.stat(host.unit).st_mode & 0o777) == '0o644'
     assert os.path.exists(host.persist)
     # systemd read the new file before the unit was enabled
@@ -317,7 +318,7 @@ def test_edited_unit_is_restored_with_a_diff(monkeypatch, host):
     assert ok and result['changed'] and result['differences'] == []
     assert [d['before_header'] for d in result['diff']] == [host.unit]
     assert 'ExecStartPost' in result['diff'][0]['before'] and 'ExecStartPost' not in result['diff'][0]['after']
-    assert open(host.unit).read() == _nft.boot_unit_text(host.persist)
+    assert open(host.unit).read() == fence_spec.boot_unit_text(host.persist)
 
 
 def test_disabled_unit_is_enabled_without_a_reload(monkeypatch, host):

@@ -152,7 +152,7 @@ def check(fid, severity):
     """Raise UnknownFinding when fid is not catalogued or cannot take this severity."""
     entry = CATALOGUE.get(fid)
     if entry is None:
-        raise UnknownFinding('finding %r is not in the catalogue (plugins/module_utils/_findings.py)' % fid)
+        raise UnknownFinding('finding %r is not in the catalogue (plugins/module_utils/audit/findings.py)' % fid)
     if severity not in entry[1]:
         raise UnknownFinding('finding %r cannot be %s: the catalogue says %s' % (fid, severity, ' or '.join(entry[1])))
     return fid

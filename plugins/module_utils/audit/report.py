@@ -10,7 +10,7 @@
 What the audit role's template used to work out in Jinja is here, where unit tests see it: the findings
 gathered from every node, the node x node matrix of each encrypted network (with the firewall's checks
 matched to peers by address, not by label text), the checks that need both ends of a pair (SPI agreement
-and ESP counters, which no single node can judge), and the swarm-wide judgement (_audit_rules). The
+and ESP counters, which no single node can judge), and the swarm-wide judgement (audit/rules.py). The
 templates only render the result.
 """
 
@@ -18,8 +18,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ironclad.swarm.plugins.module_utils._audit_rules import SEVERITIES, SwarmJudge
-from ansible_collections.ironclad.swarm.plugins.module_utils._findings import check as catalogued, legend
+from ansible_collections.ironclad.swarm.plugins.module_utils.audit.rules import SEVERITIES, SwarmJudge
+from ansible_collections.ironclad.swarm.plugins.module_utils.audit.findings import check as catalogued, legend
 
 SCHEMA_VERSION = 1
 # An out SA that has carried at least this many packets while the peer's SA with the same SPI has received

@@ -18,7 +18,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.ironclad.swarm.plugins.module_utils._files import ensure_directory, sync_owned_file
+from ansible_collections.ironclad.swarm.plugins.module_utils.common.files import ensure_directory, sync_owned_file
 
 
 # One line per package dpkg knows: "docker.io installed", "apparmor not-installed",

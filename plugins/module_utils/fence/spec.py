@@ -23,7 +23,7 @@ __metaclass__ = type
 import ipaddress
 import json
 
-from ansible_collections.ironclad.swarm.plugins.module_utils._overlay import is_encrypted_overlay, network_vnis
+from ansible_collections.ironclad.swarm.plugins.module_utils.overlay.options import is_encrypted_overlay, network_vnis
 
 TABLE_FAMILY = 'inet'
 TABLE_NAME = 'ironclad_swarm'
@@ -778,7 +778,7 @@ class Cond(object):
     """key op value. keys: family, saddr, daddr, l4proto, dport, iif, ctstate, ipsec, payload, unknown.
 
     payload: value is an object with matches(packet) -> True/False/None that reads the packet's
-    bytes (the u32 and bpf matches of _xtmatch.py).
+    bytes (the u32 and bpf matches of fence/xtmatch.py).
     """
 
     def __init__(self, key, value, negate=False, text=None):

@@ -10,7 +10,7 @@
 # the daemon's effective settings (daemon.json and dockerd's command line), the API socket's
 # mode, who listens on the swarm's management port, the node's swarm certificate (public) and
 # the user each local swarm task runs as. The findings are made on the controller
-# (plugins/module_utils/_audit_rules.py); this file only reads and parses.
+# (plugins/module_utils/audit/rules.py); this file only reads and parses.
 
 from __future__ import absolute_import, division, print_function
 

@@ -12,7 +12,7 @@
 # up in `nft -j` only as `xt match "u32"` (or "bpf", "policy") with no arguments.
 # iptables-save prints them whole, so the audit reads those tables from here instead. The
 # parser turns iptables-save text into the Chain/Rule/Cond objects of _nft.py, for one
-# evaluator; u32 and bpf matches are run by _xtmatch.py over the imagined packet's bytes.
+# evaluator; u32 and bpf matches are run by fence/xtmatch.py over the imagined packet's bytes.
 
 from __future__ import absolute_import, division, print_function
 
@@ -21,8 +21,8 @@ __metaclass__ = type
 import ipaddress
 import shlex
 
-from ansible_collections.ironclad.swarm.plugins.module_utils._nft import Chain, Cond, Packet, Rule
-from ansible_collections.ironclad.swarm.plugins.module_utils._xtmatch import Bpf, MatchError, U32
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence.spec import Chain, Cond, Packet, Rule
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence.xtmatch import Bpf, MatchError, U32
 
 # Built-in chains that see locally delivered packets, with the hook and the
 # priority iptables-nft registers them at. nat is left out: it never drops.

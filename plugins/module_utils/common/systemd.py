@@ -7,7 +7,7 @@
 # from outside the collection: its functions and classes may change at any time.
 #
 # systemd, through systemctl (argv lists only): a unit file the collection owns is
-# written or removed with _files.sync_file, systemd reloads its units only when the
+# written or removed with files.sync_file, systemd reloads its units only when the
 # file changed, and the unit is enabled or disabled only when it is not already so.
 # Check mode asks systemctl (is-enabled is read-only) and predicts the rest.
 
@@ -17,7 +17,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.ironclad.swarm.plugins.module_utils._files import read_text, sync_file
+from ansible_collections.ironclad.swarm.plugins.module_utils.common.files import read_text, sync_file
 
 # sd_booted(3): systemd is the running init when this directory exists. Without it
 # (a chroot, an image being built) units can still be enabled, but not reloaded.

@@ -7,9 +7,9 @@
 # from outside the collection: its functions and classes may change at any time.
 """The audit core of one node: the kernel, xfrm, the engine's networks, the node's own facts, and (with
 the firewall option) the fence. One implementation for two callers: the ipsec_audit module (the Ansible
-path, audit.yml) and the node agent (_agent.py, a systemd timer, no Ansible on the node). Nothing here
+path, audit.yml) and the node agent (audit/agent.py, a systemd timer, no Ansible on the node). Nothing here
 imports Ansible; `host` is anything with get_bin_path, run_command, warn and fail_json, which an
-AnsibleModule has and _agent.LocalHost provides.
+AnsibleModule has and audit/agent.py's LocalHost provides.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,25 +20,25 @@ import os
 import socket
 import time
 
-from ansible_collections.ironclad.swarm.plugins.module_utils._docker import (
+from ansible_collections.ironclad.swarm.plugins.module_utils.common.docker import (
     HAS_DOCKER_SDK,
     DOCKER_SDK_IMPORT_ERROR,
     Engine,
     EngineError,
     explain,
 )
-from ansible_collections.ironclad.swarm.plugins.module_utils._files import read_text
-from ansible_collections.ironclad.swarm.plugins.module_utils._findings import check as catalogued
-from ansible_collections.ironclad.swarm.plugins.module_utils._fwaudit import (
+from ansible_collections.ironclad.swarm.plugins.module_utils.common.files import read_text
+from ansible_collections.ironclad.swarm.plugins.module_utils.audit.findings import check as catalogued
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence.audit import (
     FIREWALL_ARGUMENT_SPEC,
     FirewallAuditModule,
     keep_cleartext_rules,
 )
-from ansible_collections.ironclad.swarm.plugins.module_utils._nft import overlay_entries
-from ansible_collections.ironclad.swarm.plugins.module_utils._overlay import is_encrypted_overlay, network_vnis
-from ansible_collections.ironclad.swarm.plugins.module_utils._nodefacts import gather as gather_node_facts
-from ansible_collections.ironclad.swarm.plugins.module_utils._swarmview import read as read_swarm_view
-from ansible_collections.ironclad.swarm.plugins.module_utils._kernel import (
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence.spec import overlay_entries
+from ansible_collections.ironclad.swarm.plugins.module_utils.overlay.options import is_encrypted_overlay, network_vnis
+from ansible_collections.ironclad.swarm.plugins.module_utils.swarm.nodefacts import gather as gather_node_facts
+from ansible_collections.ironclad.swarm.plugins.module_utils.swarm.view import read as read_swarm_view
+from ansible_collections.ironclad.swarm.plugins.module_utils.engine.kernel_modules import (
     KernelState,
     parse_entry,
     parse_xfrm_policies,

@@ -21,7 +21,7 @@ import gzip
 import os
 import re
 
-from ansible_collections.ironclad.swarm.plugins.module_utils._files import sync_file
+from ansible_collections.ironclad.swarm.plugins.module_utils.common.files import sync_file
 
 
 STATUS_LOADED = 'loaded'

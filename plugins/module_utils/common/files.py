@@ -18,7 +18,7 @@ import json
 import os
 import tempfile
 
-# No import from Ansible: the node agent (_agent.py) runs this code without Ansible on the node.
+# No import from Ansible: the node agent (audit/agent.py) runs this code without Ansible on the node.
 
 
 def read_text(path):

@@ -20,7 +20,7 @@ __metaclass__ = type
 import re
 import datetime
 
-from ansible_collections.ironclad.swarm.plugins.module_utils._findings import check as catalogued
+from ansible_collections.ironclad.swarm.plugins.module_utils.audit.findings import check as catalogued
 
 SEVERITIES = ('low', 'medium', 'high')
 WILDCARDS = ('0.0.0.0', '::')

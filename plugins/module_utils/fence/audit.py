@@ -17,15 +17,15 @@ import os
 import socket
 
 
-from ansible_collections.ironclad.swarm.plugins.module_utils._files import read_json
-from ansible_collections.ironclad.swarm.plugins.module_utils._findings import check as catalogued
-from ansible_collections.ironclad.swarm.plugins.module_utils._overlay import is_encrypted_overlay, network_vnis
-from ansible_collections.ironclad.swarm.plugins.module_utils._iptables import (
+from ansible_collections.ironclad.swarm.plugins.module_utils.common.files import read_json
+from ansible_collections.ironclad.swarm.plugins.module_utils.audit.findings import check as catalogued
+from ansible_collections.ironclad.swarm.plugins.module_utils.overlay.options import is_encrypted_overlay, network_vnis
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence.iptables import (
     docker_vxlan_rules,
     merge_into,
     parse_save,
 )
-from ansible_collections.ironclad.swarm.plugins.module_utils._nft import (
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence.spec import (
     CONTROL_PORT,
     GOSSIP_PORT,
     SET_MANAGERS4,

@@ -5,15 +5,15 @@
 
 # This module_utils is PRIVATE to the ironclad.swarm collection. Do not import it
 # from outside the collection: its functions and classes may change at any time.
-"""The node agent: one run of the audit core (_nodeaudit) on this node, outside Ansible.
+"""The node agent: one run of the audit core (audit/node.py) on this node, outside Ansible.
 
 The watch role copies plugins/module_utils to the node and starts this from a systemd timer:
 
     PYTHONPATH=/usr/local/lib/ironclad-swarm \\
-        python3 -m ansible_collections.ironclad.swarm.plugins.module_utils._agent --config /etc/ironclad-swarm/agent.json
+        python3 -m ansible_collections.ironclad.swarm.plugins.module_utils.audit.agent --config /etc/ironclad-swarm/agent.json
 
 Each run reads what ipsec_audit reads (the same code), on a manager judges the swarm as the audit role
-does (_audit_rules.SwarmJudge, with the swarm's own node list standing in for the inventory), then writes
+does (SwarmJudge of audit/rules.py, with the swarm's own node list standing in for the inventory), then writes
 node_exporter's textfile (atomically), a JSON state file and one journal line per finding that appears
 or clears. It writes nothing else: no xfrm, nft or Docker change. The kernel probe (a throwaway SA in a
 network namespace) runs at the first run after boot and then at most every probe_interval seconds.
@@ -33,11 +33,11 @@ import sys
 import tempfile
 import time
 
-from ansible_collections.ironclad.swarm.plugins.module_utils._audit_rules import SEVERITIES, SwarmJudge
-from ansible_collections.ironclad.swarm.plugins.module_utils._auditreport import node_findings
-from ansible_collections.ironclad.swarm.plugins.module_utils._files import read_json
-from ansible_collections.ironclad.swarm.plugins.module_utils._fwaudit import FIREWALL_ARGUMENT_SPEC, cleartext_baseline
-from ansible_collections.ironclad.swarm.plugins.module_utils._nodeaudit import NodeAudit
+from ansible_collections.ironclad.swarm.plugins.module_utils.audit.rules import SEVERITIES, SwarmJudge
+from ansible_collections.ironclad.swarm.plugins.module_utils.audit.report import node_findings
+from ansible_collections.ironclad.swarm.plugins.module_utils.common.files import read_json
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence.audit import FIREWALL_ARGUMENT_SPEC, cleartext_baseline
+from ansible_collections.ironclad.swarm.plugins.module_utils.audit.node import NodeAudit
 
 SCHEMA_VERSION = 1
 PREFIX = 'ironclad_swarm_'
