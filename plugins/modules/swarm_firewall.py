@@ -312,18 +312,15 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.ironclad.swarm.plugins.module_utils.common.files import sync_file
-from ansible_collections.ironclad.swarm.plugins.module_utils.fence.spec import (
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence.boot_unit import (
     BOOT_UNIT_PATH,
     BOOT_UNIT_WANTED_BY,
-    TABLE_FAMILY,
-    TABLE_NAME,
-    FieldError,
     boot_unit_text,
-    build_spec,
+)
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence.cleartext import carried_rules
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence.nftio import (
     canonical_table,
-    carried_rules,
     delete_batch,
-    desired_objects,
     element_count,
     parse_ruleset,
     render_table,
@@ -332,6 +329,13 @@ from ansible_collections.ironclad.swarm.plugins.module_utils.fence.spec import (
     table_absent,
     table_differences,
     table_objects,
+)
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence.spec import (
+    TABLE_FAMILY,
+    TABLE_NAME,
+    FieldError,
+    build_spec,
+    desired_objects,
 )
 from ansible_collections.ironclad.swarm.plugins.module_utils.common.systemd import Systemctl, sync_unit
 

@@ -24,11 +24,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 COLLECTIONS = os.path.join(os.path.dirname(os.path.dirname(HERE)), '.build', 'collections')
 
 
-def load_nft():
-    """The collection's nftables helper, from the checkout (make collection links it)."""
+def load_fence():
+    """The collection's fence helpers (the spec, nft's JSON in and out), from the checkout (make collection links it)."""
     if COLLECTIONS not in sys.path:
         sys.path.insert(0, COLLECTIONS)
-    return importlib.import_module('ansible_collections.ironclad.swarm.plugins.module_utils.fence.spec')
+    return (importlib.import_module('ansible_collections.ironclad.swarm.plugins.module_utils.fence.spec'),
+            importlib.import_module('ansible_collections.ironclad.swarm.plugins.module_utils.fence.nftio'))
 
 
 class Target:
@@ -71,13 +72,13 @@ def timed(target, batch):
 
 
 def run(target, sizes):
-    nft = load_nft()
+    spec, nft = load_fence()
 
     def table_now():
         return nft.table_objects(nft.parse_ruleset(target.nft('-j', 'list', 'ruleset')))
 
     def batch_for(count):
-        return nft.replace_batch(nft.desired_objects(nft.build_spec(params(peers(count)))))
+        return nft.replace_batch(spec.desired_objects(spec.build_spec(params(peers(count)))))
 
     before = table_now()
     print('%-7s %-12s %-12s %-14s %-6s %-9s' % ('peers', 'apply (s)', 'update (s)', 'compare (s)', 'rules', 'elements'))

@@ -34,7 +34,7 @@ from ansible_collections.ironclad.swarm.plugins.module_utils.fence.audit import 
     FirewallAuditModule,
     keep_cleartext_rules,
 )
-from ansible_collections.ironclad.swarm.plugins.module_utils.fence.spec import overlay_entries
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence.cleartext import overlay_entries
 from ansible_collections.ironclad.swarm.plugins.module_utils.overlay.options import is_encrypted_overlay, network_vnis
 from ansible_collections.ironclad.swarm.plugins.module_utils.swarm.nodefacts import gather as gather_node_facts
 from ansible_collections.ironclad.swarm.plugins.module_utils.swarm.view import read as read_swarm_view

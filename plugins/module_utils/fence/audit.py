@@ -25,6 +25,24 @@ from ansible_collections.ironclad.swarm.plugins.module_utils.fence.iptables impo
     merge_into,
     parse_save,
 )
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence.cleartext import (
+    cleartext_counts,
+    sync_cleartext_batch,
+)
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence.evaluate import (
+    Packet,
+    Ruleset,
+    evaluate,
+    ruleset_from_nft,
+)
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence.nftio import (
+    canonical_table,
+    parse_ruleset,
+    table_absent,
+    table_differences,
+    table_objects,
+    table_objects_from_batch,
+)
 from ansible_collections.ironclad.swarm.plugins.module_utils.fence.spec import (
     CONTROL_PORT,
     GOSSIP_PORT,
@@ -35,19 +53,7 @@ from ansible_collections.ironclad.swarm.plugins.module_utils.fence.spec import (
     TABLE_FAMILY,
     TABLE_NAME,
     FieldError,
-    Packet,
-    Ruleset,
-    canonical_table,
-    cleartext_counts,
-    evaluate,
     parse_addresses,
-    parse_ruleset,
-    ruleset_from_nft,
-    sync_cleartext_batch,
-    table_absent,
-    table_differences,
-    table_objects,
-    table_objects_from_batch,
 )
 
 SEVERITIES = ('low', 'medium', 'high')

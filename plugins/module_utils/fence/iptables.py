@@ -11,7 +11,7 @@
 # matches nft cannot translate (u32 or bpf for the VXLAN network id, policy for IPsec) show
 # up in `nft -j` only as `xt match "u32"` (or "bpf", "policy") with no arguments.
 # iptables-save prints them whole, so the audit reads those tables from here instead. The
-# parser turns iptables-save text into the Chain/Rule/Cond objects of _nft.py, for one
+# parser turns iptables-save text into the Chain/Rule/Cond objects of evaluate.py, for one
 # evaluator; u32 and bpf matches are run by fence/xtmatch.py over the imagined packet's bytes.
 
 from __future__ import absolute_import, division, print_function
@@ -21,7 +21,7 @@ __metaclass__ = type
 import ipaddress
 import shlex
 
-from ansible_collections.ironclad.swarm.plugins.module_utils.fence.spec import Chain, Cond, Packet, Rule
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence.evaluate import Chain, Cond, Packet, Rule
 from ansible_collections.ironclad.swarm.plugins.module_utils.fence.xtmatch import Bpf, MatchError, U32
 
 # Built-in chains that see locally delivered packets, with the hook and the

@@ -47,7 +47,7 @@ class PacketBytes(object):
 
 
 def packet_bytes(packet, vni=None):
-    """_nft.Packet -> PacketBytes. vni overrides the packet's VNI (used to try candidates)."""
+    """evaluate.Packet -> PacketBytes. vni overrides the packet's VNI (used to try candidates)."""
     vni = packet.vni if vni is None else vni
     proto = packet.l4proto
     number = _PROTO_NUMBERS.get(proto, 0)
@@ -121,7 +121,7 @@ class _PayloadMatch(object):
         return sorted(found)
 
     def derive_vni(self, template_packet):
-        """The one VNI the match singles out, or None. template_packet: an _nft.Packet of VXLAN to the data path."""
+        """The one VNI the match singles out, or None. template_packet: an evaluate.Packet of VXLAN to the data path."""
         template = packet_bytes(template_packet, vni=0)
         verified = []
         for candidate in self.vni_candidates(template):

@@ -17,7 +17,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ansible_collections.ironclad.swarm.plugins.module_utils.audit import agent as audit_agent
-from ansible_collections.ironclad.swarm.plugins.module_utils.fence import spec as fence_spec
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence import cleartext as fence_cleartext
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence import nftio as fence_nftio
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'agent')
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
@@ -204,7 +205,7 @@ def test_cleartext_counts_become_one_series_per_network_and_direction(tmp_path):
     conf = config(tmp_path)
     result = copy.deepcopy(recorded('worker-1'))
     with open(os.path.join(FIXTURES, 'lab-fence-counted.json')) as handle:
-        counts = fence_spec.cleartext_counts(fence_spec.table_objects(fence_spec.parse_ruleset(handle.read())))
+        counts = fence_cleartext.cleartext_counts(fence_nftio.table_objects(fence_nftio.parse_ruleset(handle.read())))
     result['firewall']['cleartext'] = counts
     found = samples(audit_agent.build_metrics(conf, result, [], None, 1.0, 2.0, 2.0, None), tmp_path)
     series = dict(((labels['network'], labels['direction']), (labels['encrypted'], labels['vni'], value))
@@ -230,7 +231,7 @@ def test_docs_watch_lists_every_metric_the_agent_writes_and_every_alert(tmp_path
     conf = config(tmp_path, manager=True)
     result = copy.deepcopy(recorded('manager-1'))
     with open(os.path.join(FIXTURES, 'lab-fence-counted.json')) as handle:
-        result['firewall']['cleartext'] = fence_spec.cleartext_counts(fence_spec.table_objects(fence_spec.parse_ruleset(handle.read())))
+        result['firewall']['cleartext'] = fence_cleartext.cleartext_counts(fence_nftio.table_objects(fence_nftio.parse_ruleset(handle.read())))
     # The lab's kernel has no ESP: a peer's policy, SAs and Docker's drop as a kernel with ESP shows them.
     peer = '172.18.0.3'
     result['networks'] = [{'name': 'lab-encrypted', 'peers': [

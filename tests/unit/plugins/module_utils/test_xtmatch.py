@@ -11,7 +11,7 @@ import struct
 import pytest
 
 from ansible_collections.ironclad.swarm.plugins.module_utils.fence import iptables as fence_iptables
-from ansible_collections.ironclad.swarm.plugins.module_utils.fence import spec as fence_spec
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence import evaluate as fence_evaluate
 from ansible_collections.ironclad.swarm.plugins.module_utils.fence import xtmatch as fence_xtmatch
 
 # As Docker 26.1 and 28.5 wrote it for VNI 4097 (fixtures/nft/docker-26.1/manager-fenced.iptables-save).
@@ -21,7 +21,7 @@ DOCKER_U32 = '0x0>>0x16&0x3c@0xc&0xffffff00=0x100100'
 
 
 def vxlan(vni, source='172.27.0.3', proto='udp', port=4789):
-    return fence_spec.Packet(source, '172.27.0.2', proto, port, vni=vni)
+    return fence_evaluate.Packet(source, '172.27.0.2', proto, port, vni=vni)
 
 
 def bpf(*insns):
@@ -44,7 +44,7 @@ def test_packet_bytes_of_a_vxlan_datagram():
     # no VNI, no VXLAN header: an empty datagram; ESP has its SPI and sequence number
     assert len(fence_xtmatch.packet_bytes(vxlan(None)).data) == 28
     assert len(fence_xtmatch.packet_bytes(vxlan(None, proto='esp', port=None)).data) == 28
-    six = fence_xtmatch.packet_bytes(fence_spec.Packet('2001:db8::1', None, 'udp', 4789, vni=7))
+    six = fence_xtmatch.packet_bytes(fence_evaluate.Packet('2001:db8::1', None, 'udp', 4789, vni=7))
     assert six.ethertype == 0x86DD and six.payload_offset == 48 and six.vni_offset == 52
 
 

@@ -217,11 +217,13 @@ def test_bad_peer_is_named(monkeypatch, rec, tmp_path):
 def test_shadowed_drop_behind_the_fences_own_vxlan_drop_is_medium(rec):
     # worker-1's recorded ruleset with its fence swapped for the recorded drop_unencrypted_vxlan table
     from ansible_collections.ironclad.swarm.plugins.module_utils.fence import iptables as fence_iptables
+    from ansible_collections.ironclad.swarm.plugins.module_utils.fence import evaluate as fence_evaluate
+    from ansible_collections.ironclad.swarm.plugins.module_utils.fence import nftio as fence_nftio
     from ansible_collections.ironclad.swarm.plugins.module_utils.fence import spec as fence_spec
-    others = [o for o in fence_spec.parse_ruleset(rec.text('worker-shadowed.json'))
+    others = [o for o in fence_nftio.parse_ruleset(rec.text('worker-shadowed.json'))
               if 'ironclad_swarm' not in (o.get('table', {}).get('name'), next(iter(o.values())).get('table'))]
-    objects = others + fence_spec.parse_ruleset(rec.text('table-policy-drop.json'))
-    rs = fence_spec.ruleset_from_nft(objects)
+    objects = others + fence_nftio.parse_ruleset(rec.text('table-policy-drop.json'))
+    rs = fence_evaluate.ruleset_from_nft(objects)
     save = fence_iptables.parse_save(rec.text('worker-shadowed.iptables-save'))
     fence_iptables.merge_into(rs, save)
     peers = [fence_spec.ipaddress.ip_network(a) for a in ('172.27.0.2', '172.27.0.3', '172.27.0.4')]
@@ -276,8 +278,8 @@ def test_backend_from_the_engine_or_from_dockers_tables():
     objects = [{'table': {'family': 'ip', 'name': 'filter'}}, {'table': {'family': 'ip', 'name': 'docker-bridges'}},
                {'table': {'family': 'ip6', 'name': 'docker-bridges'}}]
     assert fence_audit.docker_nft_tables(objects) == ['ip docker-bridges', 'ip6 docker-bridges']
-    from ansible_collections.ironclad.swarm.plugins.module_utils.fence import spec as fence_spec
-    assert fence_audit.docker_nft_tables(fence_spec.parse_ruleset(NFTABLES_BACKEND.text('manager-fenced.json'))) == []
+    from ansible_collections.ironclad.swarm.plugins.module_utils.fence import nftio as fence_nftio
+    assert fence_audit.docker_nft_tables(fence_nftio.parse_ruleset(NFTABLES_BACKEND.text('manager-fenced.json'))) == []
 
 
 # The VM lab's whole rulesets on newer engines (fixtures/xfrm/<suite>/, see its README): Docker 26.1

@@ -18,7 +18,8 @@ import pytest
 
 from ansible.module_utils import basic
 
-from ansible_collections.ironclad.swarm.plugins.module_utils.fence import spec as fence_spec
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence import boot_unit as fence_boot_unit
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence import nftio as fence_nftio
 from ansible_collections.ironclad.swarm.plugins.module_utils.common import systemd as common_systemd
 from ansible_collections.ironclad.swarm.plugins.modules import swarm_firewall
 from module_harness import run_main
@@ -56,7 +57,7 @@ class FakeNft:
             if batch['nftables'][0].get('delete') and len(batch['nftables']) == 1:
                 self.listing = None
             else:
-                objs = fence_spec.table_objects_from_batch(batch)
+                objs = fence_nftio.table_objects_from_batch(batch)
                 self.listing = json.dumps({'nftables': [{'metainfo': {'version': '1.0.6'}}] + objs})
             return 0, '', ''
         raise AssertionError('unexpected command %r' % args)
@@ -172,7 +173,7 @@ def test_recorded_table_is_unchanged(monkeypatch, persist, rec):
 
 @pytest.mark.parametrize('rec', RECORDINGS)
 def test_hand_edit_restored(monkeypatch, persist, rec):
-    edited = fence_spec.table_objects(fence_spec.parse_ruleset(rec.text('worker-edited.json')))
+    edited = fence_nftio.table_objects(fence_nftio.parse_ruleset(rec.text('worker-edited.json')))
     nft = FakeNft(json.dumps({'nftables': edited}))
     ok, result = run_module(monkeypatch, nft, lab(persist), diff=True)
     assert ok and result['changed']
@@ -266,7 +267,7 @@ def test_boot_unit_is_the_one_the_role_templated():
     """Same unit as the role's template wrote on the lab, but for the first comment line."""
     with open(os.path.join(FIXTURES, 'systemd', UNIT)) as handle:
         recorded = handle.read()
-    text = fence_spec.boot_unit_text('/etc/ironclad-swarm/firewall.json')
+    text = fence_boot_unit.boot_unit_text('/etc/ironclad-swarm/firewall.json')
     assert text.splitlines()[1:] == recorded.splitlines()[1:]
     assert 'ExecStart=/usr/sbin/nft -j -f /etc/ironclad-swarm/firewall.json' in text.splitlines()
 
@@ -283,7 +284,7 @@ def test_boot_unit_four_ways(monkeypatch, host):
     host.commands = []
     ok, result = run_module(monkeypatch, host, booted(host))
     assert ok and result['changed'] and result['boot_unit']['actions'] == ['written', 'enabled']
-    assert open(host.unit).read() == fence_spec.boot_unit_text(host.persist)
+    assert open(host.unit).read() == fence_boot_unit.boot_unit_text(host.persist)
     assert oct(os.stat(host.unit).st_mode & 0o777) == '0o644'
     assert os.path.exists(host.persist)
     # systemd read the new file before the unit was enabled
@@ -318,7 +319,7 @@ def test_edited_unit_is_restored_with_a_diff(monkeypatch, host):
     assert ok and result['changed'] and result['differences'] == []
     assert [d['before_header'] for d in result['diff']] == [host.unit]
     assert 'ExecStartPost' in result['diff'][0]['before'] and 'ExecStartPost' not in result['diff'][0]['after']
-    assert open(host.unit).read() == fence_spec.boot_unit_text(host.persist)
+    assert open(host.unit).read() == fence_boot_unit.boot_unit_text(host.persist)
 
 
 def test_disabled_unit_is_enabled_without_a_reload(monkeypatch, host):
