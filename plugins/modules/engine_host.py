@@ -240,7 +240,7 @@ server_version_error:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ironclad.swarm.plugins.module_utils.engine.host import EngineHost
-from ansible_collections.ironclad.swarm.plugins.module_utils.engine.kernel_modules import KernelModulesManager
+from ansible_collections.ironclad.swarm.plugins.module_utils.engine.kernel_modules_manager import KernelModulesManager
 
 
 def run(module):

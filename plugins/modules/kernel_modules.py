@@ -169,7 +169,7 @@ persisted:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ironclad.swarm.plugins.module_utils.engine.kernel_modules import KernelModulesManager
+from ansible_collections.ironclad.swarm.plugins.module_utils.engine.kernel_modules_manager import KernelModulesManager
 
 
 def run(module):

@@ -41,11 +41,13 @@ from ansible_collections.ironclad.swarm.plugins.module_utils.swarm.view import r
 from ansible_collections.ironclad.swarm.plugins.module_utils.engine.kernel_modules import (
     KernelState,
     parse_entry,
-    parse_xfrm_policies,
-    parse_xfrm_states,
-    parse_xfrm_stat,
-    probe_esp,
     resolve_entries,
+)
+from ansible_collections.ironclad.swarm.plugins.module_utils.overlay.esp_probe import probe_esp
+from ansible_collections.ironclad.swarm.plugins.module_utils.overlay.xfrm import (
+    parse_xfrm_policies,
+    parse_xfrm_stat,
+    parse_xfrm_states,
 )
 
 ENGINE_RETRY_S = 1  # before a failed read of the engine is read again

@@ -18,7 +18,7 @@ import pytest
 
 from ansible_collections.ironclad.swarm.plugins.module_utils.audit import agent as audit_agent
 from ansible_collections.ironclad.swarm.plugins.module_utils.audit import report as audit_report
-from ansible_collections.ironclad.swarm.plugins.module_utils.engine import kernel_modules as kernel_helper
+from ansible_collections.ironclad.swarm.plugins.module_utils.overlay import xfrm as overlay_xfrm
 from ansible_collections.ironclad.swarm.plugins.module_utils.audit import node as audit_node
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', '..', 'watch'))
@@ -35,13 +35,13 @@ def recorded(name):
 
 
 def vm_states(node):
-    return kernel_helper.parse_xfrm_states(recorded('%s-docker-state-s.txt' % node))
+    return overlay_xfrm.parse_xfrm_states(recorded('%s-docker-state-s.txt' % node))
 
 
 def result(node, states=None):
     """What ipsec_audit returns for one VM (the parts the report reads)."""
     states = vm_states(node) if states is None else states
-    policies = kernel_helper.parse_xfrm_policies(recorded('%s-docker-policy.txt' % node))
+    policies = overlay_xfrm.parse_xfrm_policies(recorded('%s-docker-policy.txt' % node))
     network = json.loads(recorded('%s-docker-network-vm-enc.json' % node))[0]
     audit = audit_node.IpsecAudit(node, VMS[node], KERNEL, [('vm-enc', network)], policies, states, 4789)
     report, findings = audit.run()

@@ -2,7 +2,7 @@
 # Copyright (c) ironclad.swarm contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""_kernel.py driven by kernel facts recorded on the lab kernel and Debian 12's."""
+"""engine/kernel_modules.py, kernel_modules_manager.py, overlay/xfrm.py and esp_probe.py driven by kernel facts recorded on the lab kernel and Debian 12's."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ import shutil
 
 import pytest
 
-from ansible_collections.ironclad.swarm.plugins.module_utils.engine import kernel_modules as k
+from ansible_collections.ironclad.swarm.plugins.module_utils.engine import kernel_modules as kernel_modules_helper
+from ansible_collections.ironclad.swarm.plugins.module_utils.engine import kernel_modules_manager
+from ansible_collections.ironclad.swarm.plugins.module_utils.overlay import esp_probe
+from ansible_collections.ironclad.swarm.plugins.module_utils.overlay import xfrm as overlay_xfrm
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'kernel')
 LAB = os.path.join(FIXTURES, 'lab-6.18.44')
@@ -63,7 +66,7 @@ def lab_root(tmp_path):
 
 
 def lab_state(root):
-    return k.KernelState.from_system(
+    return kernel_modules_helper.KernelState.from_system(
         release=LAB_RELEASE,
         proc_modules=str(root / 'proc' / 'modules'),
         modules_dir=str(root / 'lib' / 'modules'),
@@ -86,7 +89,7 @@ def debian_root(tmp_path):
 
 
 def debian_state(root):
-    return k.KernelState.from_system(
+    return kernel_modules_helper.KernelState.from_system(
         release=DEBIAN_RELEASE,
         proc_modules=str(root / 'proc' / 'modules'),
         modules_dir=str(root / 'lib' / 'modules'),
@@ -96,7 +99,7 @@ def debian_state(root):
 
 class TestParsers:
     def test_lab_config_symbols(self):
-        config = k.parse_kernel_config(fixture_text(LAB, 'config'))
+        config = kernel_modules_helper.parse_kernel_config(fixture_text(LAB, 'config'))
         assert config['CONFIG_MODULES'] == 'n'
         assert config['CONFIG_VXLAN'] == 'y'
         assert config['CONFIG_XFRM_USER'] == 'y'
@@ -109,25 +112,25 @@ class TestParsers:
         assert not any(not key.startswith('CONFIG_') for key in config)
 
     def test_debian_config_builds_swarm_modules_as_modules(self):
-        config = k.parse_kernel_config(fixture_text(DEBIAN, 'config-' + DEBIAN_RELEASE))
+        config = kernel_modules_helper.parse_kernel_config(fixture_text(DEBIAN, 'config-' + DEBIAN_RELEASE))
         assert config['CONFIG_MODULES'] == 'y'
         for name in ('vxlan', 'xfrm_user', 'esp4', 'ip_vs', 'ip_vs_rr', 'xt_u32', 'xt_bpf'):
-            assert config[k.CONFIG_SYMBOLS[name]] == 'm', name
+            assert config[kernel_modules_helper.CONFIG_SYMBOLS[name]] == 'm', name
         assert config['CONFIG_IP_VS_TAB_BITS'] == '12'
 
     def test_modules_builtin_paths_become_names(self):
-        builtin = k.parse_modules_builtin(fixture_text(DEBIAN, 'modules.builtin'))
+        builtin = kernel_modules_helper.parse_modules_builtin(fixture_text(DEBIAN, 'modules.builtin'))
         assert 'unix' in builtin
         assert 'af_packet' in builtin
         assert 'esp4' not in builtin and 'vxlan' not in builtin
         assert not any('/' in name or name.endswith('.ko') for name in builtin)
 
     def test_modules_builtin_dashes_are_underscores(self):
-        assert k.parse_modules_builtin('kernel/crypto/crc32c-intel.ko\n\n') == frozenset(['crc32c_intel'])
+        assert kernel_modules_helper.parse_modules_builtin('kernel/crypto/crc32c-intel.ko\n\n') == frozenset(['crc32c_intel'])
 
     def test_proc_modules(self):
         text = proc_modules_line('esp4') + proc_modules_line('ip_vs-rr') + '\n'
-        assert k.parse_proc_modules(text) == frozenset(['esp4', 'ip_vs_rr'])
+        assert kernel_modules_helper.parse_proc_modules(text) == frozenset(['esp4', 'ip_vs_rr'])
 
     @pytest.mark.parametrize('entry, names', [
         ('esp4', ('esp4',)),
@@ -135,7 +138,7 @@ class TestParsers:
         ('xt_u32|xt_u32', ('xt_u32',)),
     ])
     def test_parse_entry(self, entry, names):
-        assert k.parse_entry(entry) == names
+        assert kernel_modules_helper.parse_entry(entry) == names
 
     @pytest.mark.parametrize('entry, message', [
         ('', "'' has an empty module name"),
@@ -146,12 +149,12 @@ class TestParsers:
     ])
     def test_parse_entry_rejects(self, entry, message):
         with pytest.raises(ValueError) as exc:
-            k.parse_entry(entry)
+            kernel_modules_helper.parse_entry(entry)
         assert str(exc.value).startswith(message)
 
     def test_render_persist_file(self):
-        assert k.render_persist_file([]) is None
-        text = k.render_persist_file(['esp4', 'ip_vs'])
+        assert kernel_modules_manager.render_persist_file([]) is None
+        text = kernel_modules_manager.render_persist_file(['esp4', 'ip_vs'])
         assert text.startswith('# Managed by the ironclad.swarm.kernel_modules')
         assert [line for line in text.splitlines() if not line.startswith('#')] == ['esp4', 'ip_vs']
 
@@ -167,7 +170,7 @@ class TestLabKernel:
         assert state.modules_supported() is False
 
     def test_swarm_modules(self, lab_root):
-        results = k.resolve_entries(SWARM_ENTRIES, lab_state(lab_root), no_probe)
+        results = kernel_modules_helper.resolve_entries(SWARM_ENTRIES, lab_state(lab_root), no_probe)
         chosen = dict((r.entry, r.chosen.status if r.chosen else None) for r in results)
         assert chosen == {
             'vxlan': 'builtin',
@@ -190,17 +193,17 @@ class TestLabKernel:
 
     def test_without_any_config_asks_modprobe_only_if_modules_exist(self, tmp_path):
         """No config, no /proc/modules: nothing can be loaded, nothing is built in that we know of."""
-        state = k.KernelState.from_system(
+        state = kernel_modules_helper.KernelState.from_system(
             release=LAB_RELEASE, proc_modules=str(tmp_path / 'modules'), modules_dir=str(tmp_path),
             proc_config=str(tmp_path / 'config.gz'), boot_dir=str(tmp_path))
-        status = k.classify_module('esp4', state, no_probe)
-        assert status == k.ModuleStatus('esp4', 'missing', 'the kernel cannot load modules (%s is absent)' % (tmp_path / 'modules'))
+        status = kernel_modules_helper.classify_module('esp4', state, no_probe)
+        assert status == kernel_modules_helper.ModuleStatus('esp4', 'missing', 'the kernel cannot load modules (%s is absent)' % (tmp_path / 'modules'))
 
     def test_recorded_modprobe_failure_is_the_evidence(self, lab_root):
         """If the kernel claimed module support, the recorded modprobe answer decides."""
         state = lab_state(lab_root)
         state.config['CONFIG_MODULES'] = 'y'
-        status = k.classify_module('esp4', state, recorded_probe(LAB))
+        status = kernel_modules_helper.classify_module('esp4', state, recorded_probe(LAB))
         assert status.status == 'missing'
         assert status.source.endswith(
             'modprobe --dry-run: modprobe: FATAL: Module esp4 not found in directory /lib/modules/%s' % LAB_RELEASE)
@@ -220,14 +223,14 @@ class TestDebianKernel:
             handle.write(b'CONFIG_MODULES=y\nCONFIG_VXLAN=y\n')
         state = debian_state(debian_root)
         assert state.config_source == str(debian_root / 'proc' / 'config.gz')
-        assert k.classify_module('vxlan', state, no_probe).status == 'builtin'
+        assert kernel_modules_helper.classify_module('vxlan', state, no_probe).status == 'builtin'
 
     def test_swarm_modules(self, debian_root):
         calls = []
-        results = k.resolve_entries(SWARM_ENTRIES, debian_state(debian_root), recorded_probe(DEBIAN, calls))
+        results = kernel_modules_helper.resolve_entries(SWARM_ENTRIES, debian_state(debian_root), recorded_probe(DEBIAN, calls))
         by_entry = dict((r.entry, r) for r in results)
         # xfrm_user is in /proc/modules: loaded, modprobe not asked
-        assert by_entry['xfrm_user'].chosen == k.ModuleStatus('xfrm_user', 'loaded', str(debian_root / 'proc' / 'modules'))
+        assert by_entry['xfrm_user'].chosen == kernel_modules_helper.ModuleStatus('xfrm_user', 'loaded', str(debian_root / 'proc' / 'modules'))
         assert 'xfrm_user' not in calls
         for entry in ('vxlan', 'esp4', 'ip_vs_rr'):
             assert by_entry[entry].chosen.status == 'loadable', entry
@@ -241,31 +244,31 @@ class TestDebianKernel:
 
     def test_each_module_probed_once(self, debian_root):
         calls = []
-        k.resolve_entries([('xt_u32',), ('xt_u32', 'vxlan')], debian_state(debian_root), recorded_probe(DEBIAN, calls))
+        kernel_modules_helper.resolve_entries([('xt_u32',), ('xt_u32', 'vxlan')], debian_state(debian_root), recorded_probe(DEBIAN, calls))
         assert calls == ['xt_u32', 'vxlan']
 
     def test_builtin_from_modules_builtin(self, debian_root):
-        status = k.classify_module('unix', debian_state(debian_root), no_probe)
+        status = kernel_modules_helper.classify_module('unix', debian_state(debian_root), no_probe)
         assert status.status == 'builtin'
         assert status.source.endswith('lib/modules/%s/modules.builtin' % DEBIAN_RELEASE)
 
     def test_unknown_module_is_missing_by_modprobe(self, debian_root):
-        status = k.classify_module('nosuch', debian_state(debian_root), recorded_probe(DEBIAN))
+        status = kernel_modules_helper.classify_module('nosuch', debian_state(debian_root), recorded_probe(DEBIAN))
         assert status.status == 'missing'
         assert status.source == 'modprobe --dry-run: modprobe: FATAL: Module nosuch not found in directory /lib/modules/%s' % DEBIAN_RELEASE
 
 
 class TestChoose:
     def test_present_beats_loadable_regardless_of_order(self):
-        statuses = [k.ModuleStatus('xt_u32', 'loadable', 'x'), k.ModuleStatus('xt_bpf', 'builtin', 'y')]
-        assert k.choose(statuses).name == 'xt_bpf'
+        statuses = [kernel_modules_helper.ModuleStatus('xt_u32', 'loadable', 'x'), kernel_modules_helper.ModuleStatus('xt_bpf', 'builtin', 'y')]
+        assert kernel_modules_helper.choose(statuses).name == 'xt_bpf'
 
     def test_loaded_first_in_order(self):
-        statuses = [k.ModuleStatus('a', 'builtin', 'x'), k.ModuleStatus('b', 'loaded', 'y')]
-        assert k.choose(statuses).name == 'a'
+        statuses = [kernel_modules_helper.ModuleStatus('a', 'builtin', 'x'), kernel_modules_helper.ModuleStatus('b', 'loaded', 'y')]
+        assert kernel_modules_helper.choose(statuses).name == 'a'
 
     def test_none_when_all_missing(self):
-        assert k.choose([k.ModuleStatus('a', 'missing', 'x')]) is None
+        assert kernel_modules_helper.choose([kernel_modules_helper.ModuleStatus('a', 'missing', 'x')]) is None
 
 
 # xfrm: recorded in the container lab (see fixtures/xfrm/README.md)
@@ -275,7 +278,7 @@ XFRM = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'xfrm')
 
 class TestXfrmPolicies:
     def test_docker_out_policies_from_the_lab(self):
-        policies = k.parse_xfrm_policies(fixture_text(XFRM, 'lab-worker-1-policy.txt'))
+        policies = overlay_xfrm.parse_xfrm_policies(fixture_text(XFRM, 'lab-worker-1-policy.txt'))
         assert [(p['src'], p['dst'], p['proto'], p['dport'], p['dir']) for p in policies] == [
             ('192.168.48.3', '192.168.48.4', 'udp', 4789, 'out'),
             ('192.168.48.3', '192.168.48.2', 'udp', 4789, 'out'),
@@ -288,19 +291,19 @@ class TestXfrmPolicies:
                                   'reqid': 13681891, 'mode': 'transport'}]
 
     def test_spi_read_as_hex(self):
-        policies = k.parse_xfrm_policies(fixture_text(XFRM, 'lab-worker-2-policy.txt'))
+        policies = overlay_xfrm.parse_xfrm_policies(fixture_text(XFRM, 'lab-worker-2-policy.txt'))
         assert [p['tmpl'][0]['spi'] for p in policies] == [0x749833fd, 0x7398326a]
 
     def test_every_node_sends_to_the_two_others(self):
         addresses = {'manager-1': '192.168.48.2', 'worker-1': '192.168.48.3', 'worker-2': '192.168.48.4'}
         for node, own in addresses.items():
-            policies = k.parse_xfrm_policies(fixture_text(XFRM, 'lab-%s-policy.txt' % node))
+            policies = overlay_xfrm.parse_xfrm_policies(fixture_text(XFRM, 'lab-%s-policy.txt' % node))
             assert set(p['src'] for p in policies) == set([own])
             assert set(p['dst'] for p in policies) == set(addresses.values()) - set([own])
 
     def test_empty_listing(self):
-        assert k.parse_xfrm_policies('') == []
-        assert k.parse_xfrm_states(fixture_text(XFRM, 'lab-worker-1-state.txt')) == []
+        assert overlay_xfrm.parse_xfrm_policies('') == []
+        assert overlay_xfrm.parse_xfrm_states(fixture_text(XFRM, 'lab-worker-1-state.txt')) == []
 
 
 class TestEspProbe:
@@ -319,7 +322,7 @@ class TestEspProbe:
     def test_lab_kernel_lacks_esp_and_gcm(self):
         calls = []
         run, recorded_result = self.recorded_run(calls)
-        result = k.probe_esp(run, 'ironclad-audit-rec')
+        result = esp_probe.probe_esp(run, 'ironclad-audit-rec')
         # the recording was made before the *_detail keys existed; all it holds must match
         assert dict((key, result[key]) for key in recorded_result) == recorded_result
         assert result['esp_detail'] == 'ESP SA with cipher_null refused: Error: Requested type not found.'
@@ -339,7 +342,7 @@ class TestEspProbe:
                 raise OSError('ip vanished')
             return 0, '', ''
         with pytest.raises(OSError):
-            k.probe_esp(run, 'ns-x')
+            esp_probe.probe_esp(run, 'ns-x')
         assert calls[-1] == ['netns', 'delete', 'ns-x']
 
     def test_no_namespace_no_verdict(self):
@@ -348,7 +351,7 @@ class TestEspProbe:
         def run(argv):
             calls.append(argv)
             return 1, '', 'mount --make-shared /run/netns failed: Operation not permitted\n'
-        result = k.probe_esp(run, 'ns-y')
+        result = esp_probe.probe_esp(run, 'ns-y')
         assert result['esp'] is None and result['aes_gcm'] is None
         assert 'Operation not permitted' in result['detail']
         assert calls == [['netns', 'add', 'ns-y']]
@@ -359,27 +362,27 @@ class TestEspProbe:
         def run(argv):
             calls.append(argv)
             return 0, '', ''
-        result = k.probe_esp(run, 'ns-z')
+        result = esp_probe.probe_esp(run, 'ns-z')
         assert result['esp'] is True and result['aes_gcm'] is True
         # one SA, rfc4106(gcm(aes)), transport mode; no second try
         assert len([c for c in calls if c[:2] == ['netns', 'exec']]) == 1
         assert 'rfc4106(gcm(aes))' in calls[1]
 
     @pytest.mark.parametrize('rc, message, verdict', [
-        (0, '', k.XFRM_OK),
-        (2, 'Error: Requested AEAD algorithm not found.\n', k.XFRM_NO_ALGORITHM),
-        (2, 'Error: Requested type not found.\n', k.XFRM_NO_TYPE),
-        (2, 'RTNETLINK answers: Operation not permitted\n', k.XFRM_ERROR),
+        (0, '', esp_probe.XFRM_OK),
+        (2, 'Error: Requested AEAD algorithm not found.\n', esp_probe.XFRM_NO_ALGORITHM),
+        (2, 'Error: Requested type not found.\n', esp_probe.XFRM_NO_TYPE),
+        (2, 'RTNETLINK answers: Operation not permitted\n', esp_probe.XFRM_ERROR),
     ])
     def test_kernel_answers(self, rc, message, verdict):
-        assert k.classify_state_add_error(rc, message) == verdict
+        assert esp_probe.classify_state_add_error(rc, message) == verdict
 
 
 class TestXfrmStates:
     """Real ESP SAs, recorded on the VM lab's Debian 12 kernel (fixtures/xfrm/README.md)."""
 
     def test_sas_with_counters(self):
-        states = k.parse_xfrm_states(fixture_text(XFRM, 'vm-netns-state-s.txt'))
+        states = overlay_xfrm.parse_xfrm_states(fixture_text(XFRM, 'vm-netns-state-s.txt'))
         assert states == [
             {'src': '192.0.2.11', 'dst': '192.0.2.12', 'proto': 'esp', 'spi': 0x5e3d2b02, 'reqid': 13681891,
              'mode': 'transport', 'mark': None, 'algorithm': 'rfc4106(gcm(aes))', 'bytes': 0, 'packets': 0},
@@ -388,7 +391,7 @@ class TestXfrmStates:
         ]
 
     def test_without_statistics_the_counters_are_unknown(self):
-        states = k.parse_xfrm_states(fixture_text(XFRM, 'vm-netns-state.txt'))
+        states = overlay_xfrm.parse_xfrm_states(fixture_text(XFRM, 'vm-netns-state.txt'))
         expected = [(0x5e3d2b02, None, None), (0x4d2c1a01, None, None)]
         assert [(s['spi'], s['bytes'], s['packets']) for s in states] == expected
 
@@ -396,10 +399,10 @@ class TestXfrmStates:
         text = fixture_text(XFRM, 'vm-netns-state-s.txt')
         key = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'
         assert key in text
-        assert key not in json.dumps(k.parse_xfrm_states(text))
+        assert key not in json.dumps(overlay_xfrm.parse_xfrm_states(text))
 
     def test_policy_from_the_same_kernel(self):
-        (policy,) = k.parse_xfrm_policies(fixture_text(XFRM, 'vm-netns-policy.txt'))
+        (policy,) = overlay_xfrm.parse_xfrm_policies(fixture_text(XFRM, 'vm-netns-policy.txt'))
         assert (policy['src'], policy['dst'], policy['dport'], policy['dir'], policy['mark']) == (
             '192.0.2.12', '192.0.2.11', 4789, 'out', '0xd0c4e3/0xffffffff')
         assert policy['tmpl'][0]['spi'] == 0x4d2c1a01
@@ -410,8 +413,8 @@ def test_xfrm_stat_of_a_lab_node():
     here = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'xfrm', 'lab-xfrm_stat')
     with open(here) as handle:
         text = handle.read()
-    stat = k.parse_xfrm_stat(text)
+    stat = overlay_xfrm.parse_xfrm_stat(text)
     assert len(stat) >= 20 and stat['XfrmInNoStates'] == 0 and stat['XfrmOutNoStates'] == 0
     raised = text.replace('XfrmInNoStates          \t0', 'XfrmInNoStates          \t10')
-    assert k.parse_xfrm_stat(raised)['XfrmInNoStates'] == 10
-    assert k.parse_xfrm_stat('') == {} and k.parse_xfrm_stat('garbage line here\n') == {}
+    assert overlay_xfrm.parse_xfrm_stat(raised)['XfrmInNoStates'] == 10
+    assert overlay_xfrm.parse_xfrm_stat('') == {} and overlay_xfrm.parse_xfrm_stat('garbage line here\n') == {}

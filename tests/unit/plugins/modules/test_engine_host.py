@@ -23,7 +23,7 @@ import pytest
 from ansible.module_utils import basic
 
 from ansible_collections.ironclad.swarm.plugins.module_utils.engine import host as engine_host_helper
-from ansible_collections.ironclad.swarm.plugins.module_utils.engine import kernel_modules as kernel_helper
+from ansible_collections.ironclad.swarm.plugins.module_utils.engine import kernel_modules as kernel_modules_helper
 from ansible_collections.ironclad.swarm.plugins.modules import engine_host
 from module_harness import run_main
 
@@ -117,7 +117,7 @@ def kernel(tmp_path):
     (tmp_path / 'proc').mkdir()
     with gzip.open(str(tmp_path / 'proc' / 'config.gz'), 'wb') as handle:
         handle.write(open(os.path.join(KERNEL, 'config'), 'rb').read())
-    return kernel_helper.KernelState.from_system(
+    return kernel_modules_helper.KernelState.from_system(
         release=KERNEL_RELEASE, proc_modules=str(tmp_path / 'proc' / 'modules'),
         modules_dir=str(tmp_path / 'lib' / 'modules'), proc_config=str(tmp_path / 'proc' / 'config.gz'),
         boot_dir=str(tmp_path / 'boot'))
@@ -161,7 +161,7 @@ def run_module(monkeypatch, host, kernel, check_mode=False, diff=False, **args):
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', run_command)
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', get_bin_path)
     monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda module, msg: host.warnings.append(msg))
-    monkeypatch.setattr(kernel_helper.KernelState, 'from_system', classmethod(lambda cls: kernel))
+    monkeypatch.setattr(kernel_modules_helper.KernelState, 'from_system', classmethod(lambda cls: kernel))
     ok, result = run_main(monkeypatch, engine_host.main, args, check_mode, diff)
     return ('ok' if ok else 'failed'), result
 

@@ -18,7 +18,8 @@ import pytest
 
 from ansible.module_utils import basic
 
-from ansible_collections.ironclad.swarm.plugins.module_utils.engine import kernel_modules as kernel_helper
+from ansible_collections.ironclad.swarm.plugins.module_utils.engine import kernel_modules as kernel_modules_helper
+from ansible_collections.ironclad.swarm.plugins.module_utils.overlay import xfrm as overlay_xfrm
 from ansible_collections.ironclad.swarm.plugins.module_utils.audit import node as audit_node
 from ansible_collections.ironclad.swarm.plugins.modules import ipsec_audit
 from module_harness import run_main
@@ -57,7 +58,7 @@ class XfrmLab:
 
 
 # /proc/net/xfrm_stat of a lab node (kernel 6.18): every counter 0.
-LAB_XFRM_STAT = kernel_helper.parse_xfrm_stat(recorded('lab-xfrm_stat'))
+LAB_XFRM_STAT = overlay_xfrm.parse_xfrm_stat(recorded('lab-xfrm_stat'))
 FW_ADDRESSES = {'manager-1': '172.27.0.2', 'worker-1': '172.27.0.3', 'worker-2': '172.27.0.4'}
 XFRM_LABS = [XfrmLab('20.10', XFRM, 'enc1', ADDRESSES)] + [
     XfrmLab(version, os.path.join(XFRM, 'docker-%s' % version), 'fwsec', FW_ADDRESSES) for version in ('26.1', '28.5')]
@@ -126,7 +127,7 @@ def lab_kernel(tmp_path):
     path = tmp_path / 'config.gz'
     with gzip.open(str(path), 'wb') as handle:
         handle.write(config)
-    return kernel_helper.KernelState.from_system(
+    return kernel_modules_helper.KernelState.from_system(
         release='6.18.44-fc-v595', proc_modules=str(tmp_path / 'modules'), modules_dir=str(tmp_path / 'lib'),
         proc_config=str(path), boot_dir=str(tmp_path / 'boot'))
 
@@ -276,8 +277,8 @@ class TestAuditLogic:
                        'modules': {}}
 
     def audit(self, lab, node, policies_text, states_text, kernel, port=4789):
-        policies = None if policies_text is None else kernel_helper.parse_xfrm_policies(policies_text)
-        states = None if states_text is None else kernel_helper.parse_xfrm_states(states_text)
+        policies = None if policies_text is None else overlay_xfrm.parse_xfrm_policies(policies_text)
+        states = None if states_text is None else overlay_xfrm.parse_xfrm_states(states_text)
         networks = [(lab.network, lab.networks(node)[0])]
         return audit_node.IpsecAudit(node, lab.addresses[node], kernel, networks, policies, states, port).run()
 
@@ -317,8 +318,8 @@ class TestWithRealSas:
                'Peers': [{'Name': 'a1', 'IP': '192.0.2.11'}, {'Name': 'a2', 'IP': '192.0.2.12'}]}
 
     def audit(self, states_file, port=4789):
-        policies = kernel_helper.parse_xfrm_policies(recorded('vm-netns-policy.txt'))
-        states = kernel_helper.parse_xfrm_states(recorded(states_file))
+        policies = overlay_xfrm.parse_xfrm_policies(recorded('vm-netns-policy.txt'))
+        states = overlay_xfrm.parse_xfrm_states(recorded(states_file))
         return audit_node.IpsecAudit('vm2', '192.0.2.12', self.kernel, [('enc1', self.network)], policies, states,
                                      port).run()
 
@@ -332,7 +333,7 @@ class TestWithRealSas:
 
     def test_same_sas_seen_from_the_other_node(self):
         policies = []  # the other node's policy was not recorded: only the SAs are judged here
-        states = kernel_helper.parse_xfrm_states(recorded('vm-netns-state-s.txt'))
+        states = overlay_xfrm.parse_xfrm_states(recorded('vm-netns-state-s.txt'))
         report, findings = audit_node.IpsecAudit('vm1', '192.0.2.11', self.kernel, [('enc1', self.network)],
                                                  policies, states, 4789).run()
         (peer,) = report[0]['peers']
@@ -350,8 +351,8 @@ class TestDockerSasOnTheVmLab:
     kernel = TestWithRealSas.kernel
 
     def audit(self, node, drop=None):
-        policies = kernel_helper.parse_xfrm_policies(recorded('%s-docker-policy.txt' % node))
-        states = kernel_helper.parse_xfrm_states(recorded('%s-docker-state-s.txt' % node))
+        policies = overlay_xfrm.parse_xfrm_policies(recorded('%s-docker-policy.txt' % node))
+        states = overlay_xfrm.parse_xfrm_states(recorded('%s-docker-state-s.txt' % node))
         if drop:
             states = [s for s in states if (s['src'], s['dst']) != drop]
         network = recorded_json('%s-docker-network-vm-enc.json' % node)[0]
@@ -402,8 +403,8 @@ class TestDockerSasPerSuite:
     kernel = TestWithRealSas.kernel
 
     def audit(self, suite, node, drop=None, state_file='docker-state-s.txt'):
-        policies = kernel_helper.parse_xfrm_policies(suite_recorded(suite, '%s-docker-policy.txt' % node))
-        states = kernel_helper.parse_xfrm_states(suite_recorded(suite, '%s-%s' % (node, state_file)))
+        policies = overlay_xfrm.parse_xfrm_policies(suite_recorded(suite, '%s-docker-policy.txt' % node))
+        states = overlay_xfrm.parse_xfrm_states(suite_recorded(suite, '%s-%s' % (node, state_file)))
         if drop:
             states = [s for s in states if (s['src'], s['dst']) != drop]
         network = json.loads(suite_recorded(suite, '%s-docker-network-vm-enc.json' % node))[0]
@@ -436,7 +437,7 @@ class TestDockerSasPerSuite:
         assert all(p['bytes_out'] is None and p['bytes_in'] is None for p in plain[0]['peers'])
 
     def test_sas_are_docker_aes_gcm_transport_and_keys_are_not_kept(self, suite):
-        states = kernel_helper.parse_xfrm_states(suite_recorded(suite, 'vm2-docker-state-s.txt'))
+        states = overlay_xfrm.parse_xfrm_states(suite_recorded(suite, 'vm2-docker-state-s.txt'))
         assert states and all(s['proto'] == 'esp' and s['mode'] == 'transport' and s['reqid'] == 0xd0c4e3
                               and s['algorithm'] == 'rfc4106(gcm(aes))' for s in states)
         assert all(isinstance(s['bytes'], int) for s in states)

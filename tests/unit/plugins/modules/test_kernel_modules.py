@@ -15,7 +15,7 @@ import pytest
 
 from ansible.module_utils import basic
 
-from ansible_collections.ironclad.swarm.plugins.module_utils.engine import kernel_modules as kernel_helper
+from ansible_collections.ironclad.swarm.plugins.module_utils.engine import kernel_modules as kernel_modules_helper
 from ansible_collections.ironclad.swarm.plugins.modules import kernel_modules
 from module_harness import run_main
 
@@ -25,7 +25,7 @@ DEBIAN = os.path.join(FIXTURES, 'debian12-6.1.0-53-cloud-amd64')
 LAB_RELEASE = '6.18.44-fc-v595'
 DEBIAN_RELEASE = '6.1.0-53-cloud-amd64'
 MODPROBE = '/usr/sbin/modprobe'
-READ_KERNEL = kernel_helper.KernelState.from_system
+READ_KERNEL = kernel_modules_helper.KernelState.from_system
 SWARM = ['vxlan', 'xfrm_user', 'esp4', 'ip_vs', 'ip_vs_rr', 'xt_u32|xt_bpf']
 
 
@@ -105,7 +105,7 @@ def run_module(monkeypatch, host, args, check_mode=False, diff=False):
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path',
                         lambda module, name, required=False, opt_dirs=None: host.modprobe)
     monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda module, msg: host.warnings.append(msg))
-    monkeypatch.setattr(kernel_helper.KernelState, 'from_system', classmethod(lambda cls: host.state()))
+    monkeypatch.setattr(kernel_modules_helper.KernelState, 'from_system', classmethod(lambda cls: host.state()))
     ok, result = run_main(monkeypatch, kernel_modules.main, args, check_mode, diff)
     return ('ok' if ok else 'failed'), result
 
