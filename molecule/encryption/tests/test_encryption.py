@@ -354,6 +354,6 @@ def test_spi_mismatch_seen_by_the_pair_check_and_the_agent(nodes, lab_addr, web,
         if nodes[SERVER].run("ip xfrm state get src %s dst %s proto esp spi %s", src, dst, spi).rc != 0:
             add(spi)
     # No audit after the repair: on TCG VMs one costs minutes of make test, and the pair check reads only the SAs
-    # of the moment (tests/unit/plugins/module_utils/test_auditreport.py has it clean on the healthy recordings).
+    # of the moment (tests/unit/plugins/module_utils/audit/test_auditreport.py has it clean on the healthy recordings).
     wait_for(lambda: fetch(nodes, CLIENT, "vm-enc", enc[SERVER])[0], timeout=60, interval=3,
              what="the encrypted fetch once vm2's SA is back")

@@ -18,7 +18,7 @@ from ansible_collections.ironclad.swarm.plugins.module_utils.engine import kerne
 from ansible_collections.ironclad.swarm.plugins.module_utils.overlay import esp_probe
 from ansible_collections.ironclad.swarm.plugins.module_utils.overlay import xfrm as overlay_xfrm
 
-FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'kernel')
+FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'kernel')
 LAB = os.path.join(FIXTURES, 'lab-6.18.44')
 DEBIAN = os.path.join(FIXTURES, 'debian12-6.1.0-53-cloud-amd64')
 LAB_RELEASE = '6.18.44-fc-v595'
@@ -273,7 +273,7 @@ class TestChoose:
 
 # xfrm: recorded in the container lab (see fixtures/xfrm/README.md)
 
-XFRM = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'xfrm')
+XFRM = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'xfrm')
 
 
 class TestXfrmPolicies:
@@ -410,7 +410,7 @@ class TestXfrmStates:
 
 def test_xfrm_stat_of_a_lab_node():
     """/proc/net/xfrm_stat recorded on a lab node; XfrmInNoStates is what an SPI with no state raises (moby#51798)."""
-    here = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'xfrm', 'lab-xfrm_stat')
+    here = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'xfrm', 'lab-xfrm_stat')
     with open(here) as handle:
         text = handle.read()
     stat = overlay_xfrm.parse_xfrm_stat(text)

@@ -28,7 +28,7 @@ from ansible_collections.ironclad.swarm.plugins.module_utils.overlay import opti
 from recordings import versions
 
 RECORDINGS = versions('nft')
-AGENT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'fixtures', 'agent')
+AGENT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))), 'fixtures', 'agent')
 LAB_ENTRIES = [(4096, 'ingress', False), (4097, 'fwsec', True), (4098, 'fwplain', False)]
 
 

@@ -21,10 +21,10 @@ from ansible_collections.ironclad.swarm.plugins.module_utils.audit import report
 from ansible_collections.ironclad.swarm.plugins.module_utils.overlay import xfrm as overlay_xfrm
 from ansible_collections.ironclad.swarm.plugins.module_utils.audit import node as audit_node
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', '..', 'watch'))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'watch'))
 import alerts_on  # noqa: E402  pylint: disable=wrong-import-position
 
-XFRM = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'xfrm', 'trixie')
+XFRM = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'xfrm', 'trixie')
 VMS = {'vm1': '192.0.2.11', 'vm2': '192.0.2.12', 'vm3': '192.0.2.13'}
 KERNEL = {'esp': True, 'aes_gcm': True, 'probe': 'an ESP SA with rfc4106(gcm(aes)) was accepted', 'modules': {}}
 

@@ -19,7 +19,7 @@ import pytest
 from ansible_collections.ironclad.swarm.plugins.module_utils.common.docker import explain
 from ansible_collections.ironclad.swarm.plugins.module_utils.swarm.member import read_member
 
-FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'fixtures')
+FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))), 'fixtures')
 XFRM = os.path.join(FIXTURES, 'xfrm', 'docker-26.1')
 
 

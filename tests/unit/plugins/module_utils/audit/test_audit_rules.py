@@ -27,7 +27,7 @@ from ansible_collections.ironclad.swarm.plugins.module_utils.audit import rules
 from ansible_collections.ironclad.swarm.plugins.module_utils.swarm import nodefacts
 from ansible_collections.ironclad.swarm.plugins.module_utils.swarm.view import condense
 
-FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'swarm')
+FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'swarm')
 M1, W1, W2 = 'ironclad-lab-manager-1', 'ironclad-lab-worker-1', 'ironclad-lab-worker-2'
 ALL = [M1, W1, W2]
 DECLARED = [{'name': 'acc-enc'}, {'name': 'acc-enc2', 'encrypted': True}, {'name': 'acc-missing'},

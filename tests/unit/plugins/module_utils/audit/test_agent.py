@@ -20,8 +20,8 @@ from ansible_collections.ironclad.swarm.plugins.module_utils.audit import agent 
 from ansible_collections.ironclad.swarm.plugins.module_utils.fence import cleartext as fence_cleartext
 from ansible_collections.ironclad.swarm.plugins.module_utils.fence import nftio as fence_nftio
 
-FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'agent')
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
+FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'agent')
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', '..'))
 
 
 def recorded(node):
@@ -220,7 +220,7 @@ def test_docs_watch_lists_every_metric_the_agent_writes_and_every_alert(tmp_path
     reading (cleartext counts, a probe, the swarm), and its alerts table against the shipped rules."""
     import re
     import yaml
-    root = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..')
+    root = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', '..')
     with open(os.path.join(root, 'docs', 'watch.md')) as handle:
         doc = handle.read()
     section = doc[doc.index('## Metrics'):]
