@@ -9,8 +9,9 @@ The first test audits the lab before any fault and asserts that nothing on it is
 written to .build/fault-catalogue-LAB.json in the checkout; docs/audit.md
 carries the figures.
 
-The catalogue runs on one suite (FAULT_SUITE, trixie by default): the findings do not depend on the
-Docker version, and the three suites' time is make test's budget. The faults that need three managers
+The catalogue runs on one suite (FAULT_SUITE, by default the default release of
+molecule/shared/platforms.json): the findings do not depend on the Docker version, and the three
+suites' time is make test's budget. The faults that need three managers
 (one or two managers stopped, a locked manager) are in molecule/ha/tests.
 
 Findings are compared by (id, node, peer, network, service). The kernel's findings (no ESP on the CI
@@ -26,12 +27,13 @@ import socket
 import tempfile
 import threading
 
+import platforms
 import pytest
 import testinfra
-from labtest import (LAB, LAB_SUITE, agent_findings, gauge, node_address, node_run, run_audit_playbook, run_site,
-                     scrape, wait_agent, wait_for)
+from labtest import (FAULT_SUITE, LAB, LAB_SUITE, agent_findings, gauge, node_address, node_run, run_audit_playbook,
+                     run_site, scrape, wait_agent, wait_for)
 
-pytestmark = pytest.mark.skipif(LAB_SUITE != (os.environ.get("FAULT_SUITE") or "trixie"),
+pytestmark = pytest.mark.skipif(LAB_SUITE != FAULT_SUITE,
                                 reason="the fault catalogue runs on FAULT_SUITE only")
 
 testinfra_hosts = ["local://"]
@@ -427,7 +429,7 @@ def test_foreign_swarm_joined_by_a_worker(tmp, base):
 
 def test_engine_version_skew_then_node_removed_from_inventory(tmp, base):
     """A fourth node from another Debian release (another Docker Engine) joins through site.yml."""
-    other = "bookworm" if LAB_SUITE != "bookworm" else "trixie"
+    other = platforms.other_suite(LAB_SUITE)
     project = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
     lab = ["ansible-playbook", "-i", "localhost,", os.path.join(project, "tests", "lab", "nodes.yml"),
            "-e", json.dumps({"lab_name": LAB, "lab_suite": other, "lab_nodes": [{"name": EXTRA, "groups": []}]})]
