@@ -12,16 +12,26 @@ Documentation of the filter lives in the sidecar ``overlay_declaration.yml`` nex
 
 from __future__ import annotations
 
+import functools
+
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ironclad.swarm.plugins.module_utils.overlay import declaration
 
 
-def overlay_declaration(networks_overlay):
-    try:
-        return declaration.resolve(networks_overlay)
-    except declaration.DeclarationError as error:
-        raise AnsibleFilterError('%s' % error) from error
+def as_filter(function):
+    """A function of module_utils/overlay/declaration.py as a filter: a networks_overlay that is not a list
+    fails with Ansible's filter error, naming what it got."""
+    @functools.wraps(function)
+    def run(networks_overlay):
+        try:
+            return function(networks_overlay)
+        except declaration.DeclarationError as error:
+            raise AnsibleFilterError('%s' % error) from error
+    return run
+
+
+overlay_declaration = as_filter(declaration.resolve)
 
 
 class FilterModule:

@@ -13,22 +13,14 @@ Documentation of each filter lives in the sidecar ``<filter>.yml`` next to this 
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleFilterError
-
+from ansible_collections.ironclad.swarm.plugins.filter.overlay_declaration import as_filter
 from ansible_collections.ironclad.swarm.plugins.module_utils.overlay import declaration
 
-
-def swarm_network_errors(networks_overlay):
-    """One message per problem in networks_overlay, each naming its entry and field; empty when all is well.
-
-    Per entry: the name, the MTU and the ipam entries, with the module's rules. Across entries: a subnet
-    of one network that overlaps a subnet of another (entries with state absent are left out: they hold
-    no subnet after the run). The overlay_declaration filter returns these among its errors.
-    """
-    try:
-        return declaration.network_errors(networks_overlay)
-    except declaration.DeclarationError as error:
-        raise AnsibleFilterError('%s' % error) from error
+# One message per problem in networks_overlay, each naming its entry and field; empty when all is well:
+# per entry the name, the MTU and the ipam entries, with the module's rules; across entries a subnet of one
+# network that overlaps a subnet of another (entries with state absent are left out). The
+# overlay_declaration filter returns these among its errors.
+swarm_network_errors = as_filter(declaration.network_errors)
 
 
 class FilterModule:
