@@ -257,6 +257,23 @@ def test_fence_table_deleted(tmp, base):
                "fence_table_present and fence_table_matches 1")
 
 
+def test_docker_socket_opened_to_every_user(tmp, base):
+    """chmod 666 by hand on the API socket: flagged high; site.yml puts 0660 root:docker back on the live socket
+    (its docker.socket drop-in alone would wait for the next boot) without restarting the engine."""
+    engine_pid = on(WORKER1, "systemctl show -p MainPID --value docker.service").stdout.strip()
+    on(WORKER1, "chmod 666 /run/docker.sock")
+    try:
+        check_flagged("the Docker socket opened to every user", base, audit(tmp),
+                      [{"id": "docker_sock_open", "node": WORKER1}])
+        check_repaired("the Docker socket opened to every user", base, tmp, run_site("--tags", "engine"))
+        assert on(WORKER1, "stat -c '%a %U %G' /run/docker.sock").stdout.split() == ["660", "root", "docker"]
+        assert on(WORKER1, "systemctl show -p MainPID --value docker.service").stdout.strip() == engine_pid, \
+            "site.yml restarted the engine to repair the socket: every task on the node stopped"
+        assert "SocketMode=0660" in on(WORKER1, "systemctl cat docker.socket").stdout
+    finally:
+        on(WORKER1, "chmod 660 /run/docker.sock", check=False)
+
+
 def cleartext_series(samples, network):
     return dict((labels["direction"], value) for labels, value in
                 samples.get("ironclad_swarm_cleartext_vxlan_packets_total", []) if labels["network"] == network)
