@@ -14,11 +14,17 @@ SANITY_ROOT := $(or $(TMPDIR),/tmp)/ironclad-swarm-sanity/ansible_collections/ir
 # The controller tools need Python 3.12 or later: python3.13, then python3.12, found on
 # PATH or in pyenv's versions (tests/tooling/find-python.sh). `make PYTHON=...` overrides.
 PYTHON      ?= $(shell tests/tooling/find-python.sh 2>/dev/null)
-# Node platform of `make lab` and `make test-vm`: bookworm (Debian 12, Docker 20.10),
-# trixie (Debian 13, Docker 26.1) or forky (testing, Docker 28.5).
-SUITE       ?= trixie
-# What `make molecule` (and so `make test`) runs: scenario:suite pairs.
-MATRIX      ?= default:bookworm default:trixie default:forky ha:trixie
+# The releases the lab builds, oldest first, and its default one, from the one list of releases,
+# molecule/shared/platforms.json (read with any Python 3; no package needed).
+PLATFORMS_PY := $(or $(PYTHON),python3) molecule/shared/platforms.py
+LAB_SUITES_ALL := $(shell $(PLATFORMS_PY) lab-suites)
+DEFAULT_SUITE := $(shell $(PLATFORMS_PY) default)
+$(if $(DEFAULT_SUITE),,$(error cannot read molecule/shared/platforms.json with $(PLATFORMS_PY)))
+# Node platform of `make lab` and `make test-vm`, a codename of that list (bookworm, trixie, forky, ...).
+SUITE       ?= $(DEFAULT_SUITE)
+# What `make molecule` (and so `make test`) runs: scenario:suite pairs, the default scenario on every
+# release of the lab and ha on the default one.
+MATRIX      ?= $(foreach s,$(LAB_SUITES_ALL),default:$(s)) ha:$(DEFAULT_SUITE)
 # make test runs the VM scenario and the MATRIX's scenarios as one pool, this many at a time, the
 # next one starting when one ends (one alone leaves 60 % of two cores idle: the tests wait on swarms,
 # services and VMs more than they compute). The VM scenario, the longest, starts first.
@@ -45,7 +51,7 @@ LAB_ARGS ?=
 help:
 	@echo "make lab       start the local lab (1 manager + 2 workers, Debian SUITE=$(SUITE)) and build the swarm on it"
 	@echo "make lab-down  remove the lab"
-	@echo "make test      lint + sanity + unit + molecule ($(MATRIX)) + the VM scenario (encryption, trixie)"
+	@echo "make test      lint + sanity + unit + molecule ($(MATRIX)) + the VM scenario (encryption, $(SUITE))"
 	@echo "make molecule-SCENARIO-SUITE  one container scenario on one suite, e.g. make molecule-default-forky"
 	@echo "make test-hcloud  the Hetzner Cloud playbooks against the stand-in API, then end to end on a lab"
 	@echo "make test-vm   the QEMU VM scenario alone: ESP on the wire, audit (SUITE=$(SUITE); root, ~13 min)"
@@ -120,9 +126,9 @@ molecule: venv collection images
 # Each run has its own lab name (the default scenario's nodes are mol-default-SUITE-*) and its own
 # ephemeral directory, so that two runs can share the machine (make test runs two at a time).
 molecule-%: LAB_SUITES = $(lastword $(subst -, ,$*))
-# The fault catalogue (molecule/default/tests/test_faults.py, on trixie) adds a bookworm node for its
-# engine-version-skew fault.
-molecule-default-trixie: LAB_SUITES = trixie bookworm
+# The fault catalogue (molecule/default/tests/test_faults.py, on the default release) adds a node of
+# the oldest other one (platforms.other_suite) for its engine-version-skew fault.
+molecule-default-$(DEFAULT_SUITE): LAB_SUITES = $(DEFAULT_SUITE) $(firstword $(filter-out $(DEFAULT_SUITE),$(LAB_SUITES_ALL)))
 molecule-%: venv collection images
 	LAB_SUITE=$(lastword $(subst -, ,$*)) MOL_LAB=mol-$* MOLECULE_EPHEMERAL_DIRECTORY=$(CURDIR)/.build/molecule/$* \
 	  ANSIBLE_HOME=$(CURDIR)/.build/ansible-home-$* $(BIN)/molecule test -s $(firstword $(subst -, ,$*))
@@ -140,12 +146,13 @@ test: venv collection
 
 # The Hetzner Cloud tests (docs/hetzner.md): the hcloud playbooks, role and inventory template with the
 # real hetzner.hcloud modules against the project's stand-in API on loopback (tests/hcloud/standin.py),
-# then end to end: the stand-in reports a trixie lab's addresses and site.yml builds the swarm on it.
-test-hcloud: LAB_SUITES = trixie
+# then end to end: the stand-in reports a lab's addresses (HCLOUD_E2E_SUITE, the default release) and
+# site.yml builds the swarm on it.
+test-hcloud: LAB_SUITES = $(or $(HCLOUD_E2E_SUITE),$(DEFAULT_SUITE))
 test-hcloud: venv collection images
 	$(BIN)/python -m pytest tests/hcloud -v -p no:cacheprovider
 
-# The VM scenario (QEMU TCG, about 25 minutes on trixie): ESP on the wire on a real kernel, the audit
+# The VM scenario (QEMU TCG, about 25 minutes on Debian 13): ESP on the wire on a real kernel, the audit
 # clean, then a dropped ESP pair flagged and repaired; see docs/vm-lab.md.
 test-vm: venv collection
 	tests/vm/host-setup.sh

@@ -11,10 +11,14 @@ import time
 
 import pytest
 
-# The Debian release the lab nodes run (make molecule-SCENARIO-SUITE sets LAB_SUITE), and the
-# Docker Engine major.minor its docker.io package brings: the platform a run proves.
-LAB_SUITE = os.environ.get("LAB_SUITE") or "trixie"
-SUITE_DOCKER = {"bookworm": "20.10", "trixie": "26.1", "forky": "28.5"}
+import platforms
+
+# The release the lab nodes run (make molecule-SCENARIO-SUITE sets LAB_SUITE), and the Docker Engine
+# major.minor of each release's docker.io (platforms.json, the one list): the platform a run proves.
+LAB_SUITE = platforms.lab_suite()
+SUITE_DOCKER = platforms.suite_docker()
+# The suite the fault catalogue and the soak run on (test_faults.py, test_watch.py): FAULT_SUITE, else the default.
+FAULT_SUITE = os.environ.get("FAULT_SUITE") or platforms.DEFAULT_SUITE
 # The default scenario's lab name (molecule.yml reads the same variable): its nodes are LAB-manager-1,
 # LAB-worker-1 and LAB-worker-2 on the Docker network LAB. make sets mol-default-SUITE.
 LAB = os.environ.get("MOL_LAB") or "mol-default"

@@ -361,8 +361,9 @@ xfrm:
     sas:
       description:
         - Each ESP SA between this node and a swarm peer, once (Docker keys them by node pair), with C(src), C(dst),
-          C(spi) (hex), C(direction) (V(out) or V(in), seen from this node), C(bytes) and C(packets). The audit
-          role compares them across each pair (SPI agreement, counters that rise on one side only).
+          C(spi) (hex), C(direction) (V(out) or V(in), seen from this node), C(bytes), C(packets) and C(added)
+          (when the SA was put in the kernel, epoch seconds; null when unknown). The audit role compares them
+          across each pair (SPI agreement, counters that rise on one side only, over the time both SAs existed).
       type: list
       elements: dict
     stat:

@@ -1,7 +1,7 @@
 """The node agent's cost per run (issue 18): CPU seconds, wall time and peak RSS, on labs of 3 and 15 nodes.
 
 For each lab size in --nodes (default 3 15; 1 manager below 5 nodes, else 3; the rest workers) it makes a fresh lab
-("ironclad-agent", LAB_SUITE, default trixie), builds it with site.yml (one encrypted and one plain network, a
+("ironclad-agent", LAB_SUITE, else the list's default), builds it with site.yml (one encrypted and one plain network, a
 global service on both, so that every node has joined them), which installs the agent (the watch role). Then,
 on the first manager and the first worker, it runs the agent --runs times as the timer does (python3 -m ..._agent
 --config /etc/ironclad-swarm/agent.json), each inside a small wrapper on the node that reads the run's resource
@@ -18,10 +18,9 @@ import statistics
 import subprocess
 import tempfile
 
-from bench import ROOT, playbook
+from bench import ROOT, SUITE, playbook
 
 LAB = "ironclad-agent"
-SUITE = os.environ.get("LAB_SUITE", "trixie")
 MANAGERS = 3  # from 5 nodes on; a smaller lab has one manager, as make lab's, so that it has workers too
 GOAL_CPU_S = 0.2
 GOAL_RSS_MB = 40

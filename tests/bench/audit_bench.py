@@ -23,7 +23,7 @@ import subprocess
 import tempfile
 import time
 
-from bench import ROOT, playbook
+from bench import ROOT, SUITE, playbook
 
 PROBE_IMAGE = "ironclad-swarm-lab/probe:1"
 PROBE_ROOTFS = "/opt/ironclad/probe-rootfs.tar"  # inside the VM image (tests/vm/build-image.sh)
@@ -58,7 +58,7 @@ def container_lab(count, repeat, work):
     inventory = os.path.join(work, "lab-%d.yml" % count)
     lab_vars = os.path.join(work, "vars-%d.json" % count)
     with open(lab_vars, "w", encoding="utf-8") as fh:
-        json.dump({"lab_name": LAB, "lab_suite": os.environ.get("LAB_SUITE", "trixie"),
+        json.dump({"lab_name": LAB, "lab_suite": SUITE,
                    "lab_managers": managers, "lab_workers": count - managers,
                    "lab_inventory_file": inventory,
                    "networks_overlay": [{"name": "abench-enc", "ipam": [{"subnet": "172.30.77.0/24"}]}]}, fh)

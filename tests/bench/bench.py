@@ -24,6 +24,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "molecule", "shared"))
+import platforms  # noqa: E402  pylint: disable=wrong-import-position
+
+# The lab's release: LAB_SUITE, else the default of molecule/shared/platforms.json.
+SUITE = platforms.lab_suite()
 BIN = os.path.dirname(sys.executable)
 CONTROLLER_ONLY = {
     "set_fact", "debug", "assert", "fail", "include_role", "include_tasks", "import_role",
@@ -72,7 +77,7 @@ def main():
 
     work = tempfile.mkdtemp(prefix="ironclad-bench-")
     inventory = os.path.join(work, "inventory.yml")
-    lab = ["-e", "lab_name=ironclad-bench", "-e", "lab_suite=%s" % os.environ.get("LAB_SUITE", "trixie"),
+    lab = ["-e", "lab_name=ironclad-bench", "-e", "lab_suite=%s" % SUITE,
            "-e", "lab_managers=%d" % opts.managers,
            "-e", "lab_workers=%d" % opts.workers, "-e", "lab_inventory_file=%s" % inventory]
     nodes = os.path.join(ROOT, "tests", "lab", "nodes.yml")

@@ -25,7 +25,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BIN = os.path.dirname(sys.executable)
 LAB = "ironclad-cmp"
-SUITE = os.environ.get("LAB_SUITE", "trixie")
+sys.path.insert(0, os.path.join(ROOT, "molecule", "shared"))
+import platforms  # noqa: E402  pylint: disable=wrong-import-position
+
+# The lab's release: LAB_SUITE, else the default of molecule/shared/platforms.json.
+SUITE = platforms.lab_suite()
 
 
 def playbook(path, inventory, extra=(), env=None):
@@ -54,7 +58,7 @@ def node_names(nodes):
 
 def floor(nodes):
     """The bare install: apt-get install of the packages site.yml installs, then start dockerd; all nodes at once."""
-    packages = "docker.io python3-docker apparmor" + ("" if SUITE == "bookworm" else " docker-cli")
+    packages = platforms.distro_packages(SUITE) + " python3-docker apparmor"
     script = ("DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends %s >/dev/null "
               "&& systemctl start docker && docker info >/dev/null" % packages)
     start = time.monotonic()
@@ -88,7 +92,7 @@ def main():
     site = os.path.join(ROOT, "playbooks", "site.yml")
     baseline = os.path.join(HERE, "baseline.yml")
     site_vars = ["-e", json.dumps({"networks_overlay": [{"name": "bench-enc"}], "audit_fail_on": "none"})]
-    base_vars = ["-e", json.dumps({"bench_docker_cli": SUITE != "bookworm"})]
+    base_vars = ["-e", json.dumps({"bench_docker_cli": bool(platforms.cli_packages(SUITE))})]
 
     conv = {"site": [], "baseline": [], "floor": []}
     whole_a, whole_b, scope_a, scope_b = [], [], [], []

@@ -1,7 +1,7 @@
 """The scale curve (issue 12): how site.yml and the audit grow with the number of nodes.
 
 For each lab size in --nodes (default 3 6 9 15; always 3 managers, the rest workers) it makes a fresh lab
-("ironclad-scale", LAB_SUITE, default trixie; its creation is not timed), then times:
+("ironclad-scale", LAB_SUITE, else the list's default; its creation is not timed), then times:
   converge  site.yml on the fresh nodes, with one encrypted overlay network (bench-enc)
   re-run    site.yml again, median of --repeat; each run must change nothing
   audit     playbooks/audit.yml alone, median of --repeat (goal of issue 12: 15 nodes under 15 s)
@@ -18,10 +18,9 @@ import os
 import statistics
 import tempfile
 
-from bench import ROOT, count_calls, playbook
+from bench import ROOT, SUITE, count_calls, playbook
 
 LAB = "ironclad-scale"
-SUITE = os.environ.get("LAB_SUITE", "trixie")
 MANAGERS = 3
 JSON_OUT = os.path.join(ROOT, ".build", "bench-scale.json")
 PNG_OUT = os.path.join(ROOT, "docs", "img", "scale-curve.png")

@@ -15,6 +15,8 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+# molecule/shared/platforms.py: the releases the lab builds (test_e2e.py's default one).
+sys.path.insert(0, os.path.join(REPO, 'molecule', 'shared'))
 
 from standin import StandIn  # noqa: E402  pylint: disable=wrong-import-position
 

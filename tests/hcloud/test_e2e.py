@@ -11,12 +11,13 @@ import json
 import os
 import subprocess
 
+import platforms
 import pytest
 import yaml
 
 from conftest import BIN, REPO, writes
 
-SUITE = os.environ.get('HCLOUD_E2E_SUITE', 'trixie')
+SUITE = os.environ.get('HCLOUD_E2E_SUITE') or platforms.DEFAULT_SUITE
 LAB = 'hc-e2e'
 NAMES = ['%s-manager-1' % LAB, '%s-worker-1' % LAB, '%s-worker-2' % LAB]
 DECL = {'hcloud_cluster_name': LAB, 'hcloud_managers': 1, 'hcloud_workers': 2, 'hcloud_admin_cidrs': ['198.51.100.7/32'],

@@ -38,6 +38,8 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, 'molecule', 'shared'))
+import platforms  # noqa: E402  pylint: disable=wrong-import-position
 FIXTURES = os.path.join(REPO, 'tests', 'unit', 'fixtures')
 SUBNET = '172.27.0.0/24'
 MANAGER_IP, WORKER1_IP, WORKER2_IP = '172.27.0.2', '172.27.0.3', '172.27.0.4'
@@ -489,7 +491,7 @@ def record_backend(lab, folder, playbook_rc):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--suite', required=True, choices=['bookworm', 'trixie', 'forky'])
+    parser.add_argument('--suite', required=True, choices=platforms.lab_suites())
     parser.add_argument('--lab-name', help='default fx-SUITE')
     parser.add_argument('--firewall-backend', choices=['nftables'],
                         help='start dockerd with DOCKER_FIREWALL_BACKEND (Docker 28) and record what it does')

@@ -26,10 +26,12 @@ if not os.path.lexists(LINK):
 if COLLECTIONS_ROOT not in sys.path:
     sys.path.insert(0, COLLECTIONS_ROOT)
 
-# recordings.py (the per-Docker-version fixture folders) is shared by every test directory.
+# recordings.py (the per-Docker-version fixture folders) is shared by every test directory, and so is
+# molecule/shared/platforms.py (the releases the collection supports, which the lab and the tests share).
 UNIT = os.path.dirname(os.path.abspath(__file__))
-if UNIT not in sys.path:
-    sys.path.insert(0, UNIT)
+for path in (os.path.join(REPO, 'molecule', 'shared'), UNIT):
+    if path not in sys.path:
+        sys.path.insert(0, path)
 
 
 @pytest.fixture

@@ -15,12 +15,14 @@ from __future__ import annotations
 import json
 import os
 
+import platforms
 import pytest
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures')
 
-# Docker versions with recordings, and the Debian suite each came from.
-DOCKER_VERSIONS = {'20.10': 'bookworm', '26.1': 'trixie', '28.5': 'forky'}
+# Docker versions with recordings, and the Debian suite each came from: every release the lab builds
+# (molecule/shared/platforms.json), so a release added there needs its recordings here.
+DOCKER_VERSIONS = {docker: codename for codename, docker in platforms.suite_docker().items()}
 
 
 class Recording:

@@ -79,6 +79,17 @@ CASES = {
     "live-restore-refused": (
         ["-e", json.dumps({"engine_daemon_options": {"live-restore": True}})],
         ["engine_daemon_options", "live-restore"]),
+    # A value outside the choices of a role's meta/argument_specs.yml, in two roles.
+    "engine-source-not-a-choice": (
+        ["-e", "engine_source=docker"],
+        ["engine_source must be one of: distro, upstream, got: docker"]),
+    "firewall-policy-not-a-choice": (
+        ["-e", "firewall_input_policy=deny"],
+        ["firewall_input_policy must be one of: accept, drop, got: deny"]),
+    # community.docker would write the list as the label's text "['a', 'b']".
+    "node-label-a-list": (
+        ["-e", json.dumps({"cluster_node_labels": {"zone": ["a", "b"]}})],
+        ["cluster_node_labels zone (a list)", "one label per value"]),
     # Before the first play judged them, the module found this overlap only after creating the first network.
     "networks-overlap": (
         ["-e", json.dumps({"networks_overlay": [

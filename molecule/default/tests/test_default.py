@@ -81,6 +81,9 @@ def test_node_labels_from_host_vars(host, is_first_manager):
         "docker node inspect --format '{{json .Spec.Labels}}' %s-worker-1" % LAB))
     assert labels.get("zone") == "a"
     assert labels.get("storage") == "ssd"
+    # A number and a boolean, written as the strings placement constraints compare with.
+    assert labels.get("rack") == "3"
+    assert labels.get("nvme") == "true"
 
 
 def test_three_replica_service_runs_one_task_per_node(host, is_first_manager):

@@ -13,6 +13,7 @@ import os
 import subprocess
 
 import testinfra
+import platforms
 from labtest import LAB, LAB_SUITE, run_site, wait_for
 
 testinfra_hosts = ["local://"]
@@ -68,8 +69,8 @@ def test_departed_node_drained_then_removed():
                              "lab_nodes": [{"name": EXTRA, "groups": []}]})]
     assert_ok(subprocess.run(lab, cwd=project, capture_output=True, text=True, timeout=600, check=False))
     try:
-        # From trixie on, the client is packaged apart (docker-cli) and docker.io only recommends it.
-        packages = "docker.io" if LAB_SUITE == "bookworm" else "docker.io docker-cli"
+        # docker.io and, where the release packages it apart (the engine role's vars file), the client.
+        packages = platforms.distro_packages(LAB_SUITE)
         on(EXTRA, "sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
                   "--no-install-recommends %s >/dev/null'" % packages)
         wait_for(lambda: controller.run("docker exec %s docker info" % EXTRA).rc == 0, timeout=60,

@@ -9,8 +9,9 @@ The first test audits the lab before any fault and asserts that nothing on it is
 written to .build/fault-catalogue-LAB.json in the checkout; docs/audit.md
 carries the figures.
 
-The catalogue runs on one suite (FAULT_SUITE, trixie by default): the findings do not depend on the
-Docker version, and the three suites' time is make test's budget. The faults that need three managers
+The catalogue runs on one suite (FAULT_SUITE, by default the default release of
+molecule/shared/platforms.json): the findings do not depend on the Docker version, and the three
+suites' time is make test's budget. The faults that need three managers
 (one or two managers stopped, a locked manager) are in molecule/ha/tests.
 
 Findings are compared by (id, node, peer, network, service). The kernel's findings (no ESP on the CI
@@ -26,12 +27,13 @@ import socket
 import tempfile
 import threading
 
+import platforms
 import pytest
 import testinfra
-from labtest import (LAB, LAB_SUITE, agent_findings, gauge, node_address, node_run, run_audit_playbook, run_site,
-                     scrape, wait_agent, wait_for)
+from labtest import (FAULT_SUITE, LAB, LAB_SUITE, agent_findings, gauge, node_address, node_run, run_audit_playbook,
+                     run_site, scrape, wait_agent, wait_for)
 
-pytestmark = pytest.mark.skipif(LAB_SUITE != (os.environ.get("FAULT_SUITE") or "trixie"),
+pytestmark = pytest.mark.skipif(LAB_SUITE != FAULT_SUITE,
                                 reason="the fault catalogue runs on FAULT_SUITE only")
 
 testinfra_hosts = ["local://"]
@@ -255,6 +257,23 @@ def test_fence_table_deleted(tmp, base):
                "fence_table_present and fence_table_matches 1")
 
 
+def test_docker_socket_opened_to_every_user(tmp, base):
+    """chmod 666 by hand on the API socket: flagged high; site.yml puts 0660 root:docker back on the live socket
+    (its docker.socket drop-in alone would wait for the next boot) without restarting the engine."""
+    engine_pid = on(WORKER1, "systemctl show -p MainPID --value docker.service").stdout.strip()
+    on(WORKER1, "chmod 666 /run/docker.sock")
+    try:
+        check_flagged("the Docker socket opened to every user", base, audit(tmp),
+                      [{"id": "docker_sock_open", "node": WORKER1}])
+        check_repaired("the Docker socket opened to every user", base, tmp, run_site("--tags", "engine"))
+        assert on(WORKER1, "stat -c '%a %U %G' /run/docker.sock").stdout.split() == ["660", "root", "docker"]
+        assert on(WORKER1, "systemctl show -p MainPID --value docker.service").stdout.strip() == engine_pid, \
+            "site.yml restarted the engine to repair the socket: every task on the node stopped"
+        assert "SocketMode=0660" in on(WORKER1, "systemctl cat docker.socket").stdout
+    finally:
+        on(WORKER1, "chmod 660 /run/docker.sock", check=False)
+
+
 def cleartext_series(samples, network):
     return dict((labels["direction"], value) for labels, value in
                 samples.get("ironclad_swarm_cleartext_vxlan_packets_total", []) if labels["network"] == network)
@@ -427,7 +446,7 @@ def test_foreign_swarm_joined_by_a_worker(tmp, base):
 
 def test_engine_version_skew_then_node_removed_from_inventory(tmp, base):
     """A fourth node from another Debian release (another Docker Engine) joins through site.yml."""
-    other = "bookworm" if LAB_SUITE != "bookworm" else "trixie"
+    other = platforms.other_suite(LAB_SUITE)
     project = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
     lab = ["ansible-playbook", "-i", "localhost,", os.path.join(project, "tests", "lab", "nodes.yml"),
            "-e", json.dumps({"lab_name": LAB, "lab_suite": other, "lab_nodes": [{"name": EXTRA, "groups": []}]})]

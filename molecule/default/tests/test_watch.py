@@ -11,7 +11,7 @@ import time
 
 import pytest
 import testinfra
-from labtest import LAB, LAB_SUITE, WATCH_INTERVAL, gauge, node_address, node_run, scrape, wait_agent
+from labtest import FAULT_SUITE, LAB, LAB_SUITE, WATCH_INTERVAL, gauge, node_address, node_run, scrape, wait_agent
 
 testinfra_hosts = ["local://"]
 NODES = [LAB + "-manager-1", LAB + "-worker-1", LAB + "-worker-2"]
@@ -87,7 +87,7 @@ def test_agent_unit_is_sandboxed_and_changes_nothing():
     assert state == ["1", "None"], state
 
 
-@pytest.mark.skipif(LAB_SUITE != (os.environ.get("FAULT_SUITE") or "trixie"),
+@pytest.mark.skipif(LAB_SUITE != FAULT_SUITE,
                     reason="the soak runs on the fault catalogue's suite only (make test's time)")
 def test_no_alert_but_the_kernels_through_service_churn():
     project = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())

@@ -24,7 +24,7 @@ import time
 
 import alerts_on
 import pytest
-from labtest import matrix_cells, run_audit_playbook, run_site, wait_for
+from labtest import matrix_cells, project_playbook, run_audit_playbook, run_site, wait_for
 
 PROBE_IMAGE = "ironclad-swarm-lab/probe:1"
 PROBE_ROOTFS = "/opt/ironclad/probe-rootfs.tar"  # baked in by tests/vm/build-image.sh
@@ -357,3 +357,130 @@ def test_spi_mismatch_seen_by_the_pair_check_and_the_agent(nodes, lab_addr, web,
     # of the moment (tests/unit/plugins/module_utils/audit/test_auditreport.py has it clean on the healthy recordings).
     wait_for(lambda: fetch(nodes, CLIENT, "vm-enc", enc[SERVER])[0], timeout=60, interval=3,
              what="the encrypted fetch once vm2's SA is back")
+
+
+# After each step of the roll (the rolling role's rolling_node_checks): the rolled node's enc-web task and each
+# peer's fetch from each other over vm-enc, and both nodes' kernels hold ESP SAs both ways between the pair.
+ROLL_HOOK = """---
+- name: VM roll hook | Read each node's enc-web task address on vm-enc
+  ansible.builtin.shell:
+    executable: /bin/bash
+    cmd: |
+      set -euo pipefail
+      cid=$(docker ps -q --filter label=com.docker.swarm.service.name=enc-web | head -n 1)
+      docker inspect --format '{{ '{{' }}(index .NetworkSettings.Networks "vm-enc").IPAddress{{ '}}' }}' "$cid"
+  delegate_to: "{{ item }}"
+  loop: "{{ groups['swarm_managers'] + groups['swarm_workers'] }}"
+  register: vmroll_ips
+  changed_when: false
+  until: vmroll_ips.rc == 0 and vmroll_ips.stdout | trim | length > 0
+  retries: 30
+  delay: 2
+
+- name: VM roll hook | Pair the rolled node(s) with each peer, both ways
+  ansible.builtin.set_fact:
+    vmroll_pairs: >-
+      {%- set ip = dict(vmroll_ips.results | map(attribute='item') | zip(vmroll_ips.results | map(attribute='stdout') | map('trim'))) -%}
+      {%- set pairs = [] -%}
+      {%- for n in rolling_nodes -%}{%- for p in ip if p != n -%}
+      {%-   set _ = pairs.append({'client': p, 'server': n, 'ip': ip[n]}) -%}
+      {%-   set _ = pairs.append({'client': n, 'server': p, 'ip': ip[p]}) -%}
+      {%- endfor -%}{%- endfor -%}
+      {{ pairs }}
+
+- name: VM roll hook | Fetch over vm-enc between the rolled node(s) and each peer
+  ansible.builtin.shell:
+    executable: /bin/bash
+    cmd: |
+      set -euo pipefail
+      cid=$(docker ps -q --filter label=com.docker.swarm.service.name=enc-web | head -n 1)
+      docker exec "$cid" sh -c "printf 'GET / HTTP/1.0\\\\r\\\\n\\\\r\\\\n' | nc -w 10 {{ item.ip }} 80"
+  delegate_to: "{{ item.client }}"
+  loop: "{{ vmroll_pairs }}"
+  loop_control:
+    label: "{{ item.client }} -> {{ item.server }}"
+  register: vmroll_fetch
+  changed_when: false
+  until: vmroll_fetch.rc == 0 and 'ironclad-probe' in vmroll_fetch.stdout
+  retries: 4
+  delay: 3
+
+- name: VM roll hook | Count the ESP SAs between each pair, both ways, in the client's kernel
+  ansible.builtin.shell:
+    executable: /bin/bash
+    cmd: |
+      set -euo pipefail
+      me={{ hostvars[item.client].cluster_advertise_addr }}
+      peer={{ hostvars[item.server].cluster_advertise_addr }}
+      out=$(ip xfrm state list src "$me" dst "$peer" proto esp | grep -c '^src' || true)
+      in=$(ip xfrm state list src "$peer" dst "$me" proto esp | grep -c '^src' || true)
+      echo "$out $in"
+      [ "$out" -gt 0 ] && [ "$in" -gt 0 ]
+  delegate_to: "{{ item.client }}"
+  loop: "{{ vmroll_pairs }}"
+  loop_control:
+    label: "{{ item.client }} <-> {{ item.server }}"
+  register: vmroll_sas
+  changed_when: false
+
+- name: VM roll hook | Note the step
+  ansible.builtin.lineinfile:
+    path: "{{ vmroll_log }}"
+    line: >-
+      {{ rolling_nodes | join('+') }} {{ now(utc=true).timestamp() | int }}
+      {% for r in vmroll_fetch.results %}fetch:{{ r.item.client }}>{{ r.item.server }}:{{ r.attempts | default(1) }}
+      {% endfor %}{% for r in vmroll_sas.results %}esp:{{ r.item.client }}>{{ r.item.server }}:{{ r.stdout | trim | replace(' ', '/') }}
+      {% endfor %}
+    create: true
+    mode: "0644"
+  delegate_to: localhost
+  vars:
+    ansible_connection: local
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+"""
+
+
+def boot_ids(nodes):
+    return dict((name, node.check_output("cat /proc/sys/kernel/random/boot_id")) for name, node in nodes.items())
+
+
+def test_rolling_reboot_keeps_the_encrypted_network_passing(nodes, lab_addr, web, tmp_path):
+    """playbooks/rolling.yml with rolling_reboot=always on the VMs (issue 19): the workers vm2 and vm3 are drained,
+    really rebooted (ansible.builtin.reboot) and set active one at a time; the sole manager vm1 is skipped and said
+    so (rolling_managers=auto). After each node the hook proves, both ways between it and each peer, an HTTP fetch
+    over vm-enc and ESP SAs in the kernel. The final audit has no new high finding against the pre-roll baseline.
+    Last in the file: it reboots vm2 and vm3, so the web fixture's task addresses are stale after it."""
+    hook, log = tmp_path / "hook.yml", tmp_path / "steps.log"
+    hook.write_text(ROLL_HOOK)
+    before = boot_ids(nodes)
+    project, cmd = project_playbook("rolling.yml", ("-e", "rolling_reboot=always", "-e", "rolling_node_checks=%s" % hook,
+                                                    "-e", "vmroll_log=%s" % log), ())
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    start = time.monotonic()
+    result = subprocess.run(cmd, cwd=project, env=env, text=True, capture_output=True, check=False, timeout=2400)
+    seconds = time.monotonic() - start
+    out = result.stdout + result.stderr
+    steps = re.findall(r'"(vm\d: \d+ s[^"]*)"', out)
+    print("rolling reboot of the VMs: %.0f s, rc %d; steps %s" % (seconds, result.returncode, steps))
+    print("\n".join(re.findall(r'"((?:Rolled|Not rolled|Order)[^"]*)"', out)))
+    print(log.read_text() if log.exists() else "no step log")
+    assert result.returncode == 0, out[-5000:]
+    after = boot_ids(nodes)
+    assert after["vm1"] == before["vm1"], "the sole manager must not be rebooted"
+    assert after["vm2"] != before["vm2"] and after["vm3"] != before["vm3"], "both workers were rebooted"
+    assert "Not rolled: vm1, skipped, not refused" in out and "below the quorum of 1" in out, out[-3000:]
+    assert "Order (2 step(s)): vm2 -> vm3" in out, out[-3000:]
+    assert re.search(r"the final audit has no new high finding", out), out[-3000:]
+    assert [s.split(":")[0] for s in steps] == ["vm2", "vm3"] and all("(rebooted)" in s for s in steps), steps
+    lines = log.read_text().splitlines()
+    assert [line.split()[0] for line in lines] == ["vm2", "vm3"], lines
+    for line in lines:
+        rolled = line.split()[0]
+        fetched = set(tuple(w.split(":")[1].split(">")) for w in line.split() if w.startswith("fetch:"))
+        esp = [w for w in line.split() if w.startswith("esp:")]
+        peers = set(nodes) - {rolled}
+        assert fetched == {(p, rolled) for p in peers} | {(rolled, p) for p in peers}, line
+        assert len(esp) == 2 * len(peers) and all(int(n) > 0 for w in esp for n in w.split(":")[2].split("/")), line
+    manager = nodes["vm1"]
+    avail = manager.check_output("docker node ls --format '{{.Hostname}} {{.Availability}} {{.Status}}'")
+    assert all(line.split()[1:] == ["Active", "Ready"] for line in avail.splitlines()), avail

@@ -30,7 +30,7 @@ import time
 
 import pytest
 import yaml
-from labtest import node_run as on, project_playbook, wait_for
+from labtest import LAB_SUITE, node_run as on, project_playbook, wait_for
 
 testinfra_hosts = ["local://"]
 LAB = "mol-ha"
@@ -163,7 +163,7 @@ def lab_node(name, tmp):
         yaml.safe_dump([{"hosts": "localhost", "connection": "local", "gather_facts": False,
                          "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
                          "roles": [{"role": "ironclad.swarm.lab", "lab_name": LAB,
-                                    "lab_suite": os.environ.get("LAB_SUITE") or "trixie",
+                                    "lab_suite": LAB_SUITE,
                                     "lab_nodes": [{"name": name, "groups": ["swarm_managers"]}]}]}], handle)
     subprocess.run(["ansible-playbook", "-i", "localhost,", playbook], check=True, capture_output=True, text=True,
                    timeout=600)

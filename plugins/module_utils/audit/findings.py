@@ -60,7 +60,7 @@ CATALOGUE = {
     'spi_mismatch': ('pair', ('high',), 'high, on the sender, per shared encrypted network', 'The sender\'s SPI has no '
                      'inbound SA at the peer (moby#51798): every packet that way is dropped on arrival.', None),
     'esp_black_hole': ('pair', ('high',), 'high, on the sender, when its SA has carried 10 packets or more and the '
-                       'peer\'s SA with the same SPI none', 'ESP leaves and never arrives: IP protocol 50 is dropped '
+                       'peer\'s SA with the same SPI, added no more than 60 s later, none', 'ESP leaves and never arrives: IP protocol 50 is dropped '
                        'on the way.', None),
     'esp_blocked': ('fence', ('high',), 'high', 'ESP from a peer is dropped.', None),
     'gossip_blocked': ('fence', ('high',), 'high', 'TCP or UDP 7946 from a peer is dropped.', None),

@@ -222,7 +222,7 @@ class IpsecAudit(object):
 
     def swarm_sas(self, report):
         """The ESP SAs between this node and its swarm peers, each once (Docker keys them by pair, not by network):
-        [{src, dst, spi (hex), direction (out, in), bytes, packets}]."""
+        [{src, dst, spi (hex), direction (out, in), bytes, packets, added (epoch seconds, None when unknown)}]."""
         peers = set(p['address'] for n in report for p in n['peers'])
         local = self.node_address
         sas = []
@@ -236,7 +236,7 @@ class IpsecAudit(object):
             else:
                 continue
             sas.append({'src': state['src'], 'dst': state['dst'], 'spi': _hex(state['spi']), 'direction': direction,
-                        'bytes': state.get('bytes'), 'packets': state.get('packets')})
+                        'bytes': state.get('bytes'), 'packets': state.get('packets'), 'added': state.get('added')})
         return sorted(sas, key=lambda sa: (sa['direction'], sa['src'], sa['dst'], sa['spi']))
 
     def run(self):

@@ -25,6 +25,11 @@ SCHEMA_VERSION = 1
 # An out SA that has carried at least this many packets while the peer's SA with the same SPI has received
 # none is an ESP black hole: the packets leave and never arrive (IP protocol 50 dropped on the way).
 BLACK_HOLE_PACKETS = 10
+# Counters start at 0 when an SA is added. When the receiver's SA was added more than this many seconds after
+# the sender's (the receiver rebooted or its engine restarted, and Docker put the same SPI back), the sender's
+# count includes packets sent before the receiver's SA existed, and one reading cannot tell a black hole from a
+# fresh start. On the VM lab, a pair's two SAs are added up to 19 s apart when the swarm forms.
+COMPARABLE_SECONDS = 60
 
 
 def _sas(result):
@@ -43,12 +48,21 @@ def shared_networks(result, peer_address):
                   if any(p.get('address') == peer_address for p in n.get('peers') or []))
 
 
+def comparable(sent, received):
+    """True when the receiver's SA has counted for as long as the sender's (give or take COMPARABLE_SECONDS),
+    or when either SA's add time is unknown (an older ipsec_audit, ip without -s)."""
+    if sent.get('added') is None or received.get('added') is None:
+        return True
+    return received['added'] - sent['added'] <= COMPARABLE_SECONDS
+
+
 def pair_findings(nodes):
     """Findings that need both ends of a pair. nodes: [(host, ipsec_audit result)].
 
     spi_mismatch: a node sends to a peer with an SPI the peer has no inbound SA for (moby#51798: engines
     that compute SPIs differently). esp_black_hole: the SPIs agree, the sender's SA has carried packets and
-    the receiver's has received none. Both are reported on the sender, once per shared encrypted network.
+    the receiver's has received none, over a time both SAs existed (comparable()). Both are reported on the sender,
+    once per shared encrypted network.
     """
     by_address = dict(((r or {}).get('node_address'), (h, r)) for h, r in nodes if (r or {}).get('node_address'))
     findings = []
@@ -69,7 +83,8 @@ def pair_findings(nodes):
                     'then restart the tasks or run site.yml.' % (host, peer_host, sa['spi'], peer_host,
                                                                  ', '.join(sorted(s['spi'] for s in inbound)),
                                                                  host, peer_host))
-            elif (sa.get('packets') or 0) >= BLACK_HOLE_PACKETS and all(not s.get('packets') for s in same):
+            elif ((sa.get('packets') or 0) >= BLACK_HOLE_PACKETS and all(not s.get('packets') for s in same)
+                  and all(comparable(sa, s) for s in same)):
                 fid, reason = catalogued('esp_black_hole', 'high'), (
                     '%s has sent %d ESP packets to %s with SPI %s, and %s has received none with it: encrypted traffic '
                     'on network %%s is lost on the way. Check that IP protocol 50 is admitted between the two (cloud '

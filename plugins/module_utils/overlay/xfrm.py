@@ -18,10 +18,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
+import time
 
 
 _XFRM_INT_RE = re.compile(r'^(0x[0-9a-fA-F]+|\d+)')
 _XFRM_COUNTERS_RE = re.compile(r'(\d+)\(bytes\),\s*(\d+)\(packets\)')
+# The 'lifetime current' block's second line: "add 2026-11-24 14:55:20 use -" (the node's local time).
+_XFRM_ADDED_RE = re.compile(r'\badd (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)')
 _XFRM_SECRET_KEYS = ('aead', 'enc', 'auth', 'auth-trunc', 'comp')
 
 
@@ -118,25 +121,36 @@ def parse_xfrm_states(text):
 
     Each dict: src, dst, proto, spi (int), reqid, mode, mark, algorithm (the name
     of the aead or enc algorithm, such as 'rfc4106(gcm(aes))', never its key),
-    bytes and packets (the 'lifetime current' counters; None without -s).
+    bytes and packets (the 'lifetime current' counters; None without -s), added (when the SA was put in the
+    kernel, as epoch seconds: iproute2 prints the node's local time, so parse this on the node; None without
+    -s). The counters start at 0 when an SA is added, so two nodes' counters are comparable only over the time
+    both SAs existed.
     """
     states = []
     for block in _xfrm_blocks(text):
         head = _xfrm_pairs(block[0].split(), ('src', 'dst'))
         state = {'src': head.get('src'), 'dst': head.get('dst'), 'proto': None, 'spi': None, 'reqid': None,
-                 'mode': None, 'mark': None, 'algorithm': None, 'bytes': None, 'packets': None}
+                 'mode': None, 'mark': None, 'algorithm': None, 'bytes': None, 'packets': None, 'added': None}
         counters_next = False
+        added_next = False
         for line in block[1:]:
             tokens = line.split()
             if not tokens:
                 continue
             first = tokens[0]
+            if added_next:
+                added_next = False
+                match = _XFRM_ADDED_RE.search(line)
+                if match:
+                    state['added'] = _xfrm_time(match.group(1))
+                    continue
             if counters_next:
                 counters_next = False
                 match = _XFRM_COUNTERS_RE.search(line)
                 if match:
                     state['bytes'] = int(match.group(1))
                     state['packets'] = int(match.group(2))
+                    added_next = True
                     continue
             if first == 'proto':
                 pairs = _xfrm_pairs(tokens, ('proto', 'spi', 'reqid', 'mode'))
@@ -152,6 +166,14 @@ def parse_xfrm_states(text):
                 counters_next = True
         states.append(state)
     return states
+
+
+def _xfrm_time(text):
+    """'2026-11-24 14:55:20' in this host's local time -> epoch seconds (int), or None."""
+    try:
+        return int(time.mktime(time.strptime(text, '%Y-%m-%d %H:%M:%S')))
+    except (ValueError, OverflowError):
+        return None
 
 
 def parse_xfrm_stat(text):

@@ -6,7 +6,8 @@
 
 - the upstream repository path renders its deb822 file correctly in check mode (Docker's site
   cannot be reached from CI, so the key download must be skipped there);
-- tasks_from=validate refuses wrong variables with messages naming the variable and the fix.
+- tasks_from=validate refuses wrong variables with messages naming the variable and the fix;
+- tasks_from=platform loads the host's release's vars file, or refuses a release without one.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ import subprocess
 import sys
 import threading
 
+import platforms
 import pytest
+import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 COLLECTIONS = os.path.join(REPO, '.build', 'collections')
@@ -257,3 +260,36 @@ class TestValidate:
     def test_live_restore_false_is_fine(self, tmp_path):
         rc, tasks = run_playbook(tmp_path, 'validate', {'engine_daemon_options': {'live-restore': False, 'log-opts': {'compress': 'true'}}})
         assert rc == 0, tasks[VALIDATE_FAILED]
+
+
+LOAD_PLATFORM = "ironclad.swarm.engine : Load the engine facts of the host's release"
+CHECK_PLATFORM = "ironclad.swarm.engine : Check that the host runs a release the engine role supports"
+
+
+def release_facts(distribution, codename, version):
+    return {'ansible_facts': {'distribution': distribution, 'distribution_release': codename,
+                              'distribution_version': version, 'os_family': 'Debian'}}
+
+
+class TestPlatform:
+    """tasks/platform.yml finds the host's release's vars file by name, or refuses the release."""
+
+    @pytest.mark.parametrize('entry', platforms.PLATFORMS, ids=lambda entry: entry['codename'])
+    def test_each_listed_release_loads_its_vars_file(self, tmp_path, entry):
+        name = '%s-%s.yml' % (entry['distribution'].lower(), entry['codename'])
+        with open(os.path.join(REPO, 'roles', 'engine', 'vars', name)) as handle:
+            expected = yaml.safe_load(handle)
+        rc, tasks = run_playbook(tmp_path, 'platform', release_facts(entry['distribution'], entry['codename'], entry['version']))
+        assert rc == 0, tasks
+        [loaded] = tasks[LOAD_PLATFORM]['results']
+        assert [os.path.basename(path) for path in loaded['ansible_included_var_files']] == [name]
+        assert loaded['ansible_facts'] == expected
+        assert not tasks[CHECK_PLATFORM].get('failed')
+
+    def test_a_release_without_a_vars_file_is_refused_by_name(self, tmp_path):
+        rc, tasks = run_playbook(tmp_path, 'platform', release_facts('Debian', 'bullseye', '11.11'))
+        assert rc != 0
+        message = tasks[CHECK_PLATFORM]['msg']
+        assert message.startswith('localhost runs Debian 11.11 (bullseye), which the engine role does not support.'), message
+        supported = ', '.join(sorted('%s-%s' % (e['distribution'].lower(), e['codename']) for e in platforms.PLATFORMS))
+        assert 'It supports %s:' % supported in message, message

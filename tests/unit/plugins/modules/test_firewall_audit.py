@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 
+import platforms
 import pytest
 
 from ansible.module_utils import basic
@@ -286,7 +287,7 @@ def test_backend_from_the_engine_or_from_dockers_tables():
 # (Debian 13) and 28.5 (Debian testing) match an encrypted network's VNI with `-m bpf`, not `-m u32`.
 VM_FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'xfrm')
 VM_ADDRESSES = {'vm1': '192.0.2.11', 'vm2': '192.0.2.12', 'vm3': '192.0.2.13'}
-VM_SUITES = [s for s in ('trixie', 'forky') if os.path.isdir(os.path.join(VM_FIXTURES, s))]
+VM_SUITES = [s for s in platforms.lab_suites() if os.path.isdir(os.path.join(VM_FIXTURES, s))]
 
 
 def vm_recorded(suite, node, name):
@@ -307,8 +308,7 @@ class VmNode(FakeNode):
     def backend(self):
         """`docker info --format '{{json .FirewallBackend}}'` was not recorded on the VMs: answer as the
         container lab's recording of the same Docker version does (26.1: no such field, so null)."""
-        version = {'trixie': '26.1', 'forky': '28.5'}[self.suite]
-        info = Recording('docker', version).json('info.json')
+        info = Recording('docker', platforms.suite_docker()[self.suite]).json('info.json')
         return json.dumps(info.get('FirewallBackend')) + '\n'
 
 

@@ -14,6 +14,7 @@ import gzip
 import json
 import os
 
+import platforms
 import pytest
 
 from ansible.module_utils import basic
@@ -388,7 +389,8 @@ class TestDockerSasOnTheVmLab:
 
 # What Docker 26.1 (Debian 13, kernel 6.12) and Docker 28.5 (Debian testing, kernel 7.2)
 # programmed on the VM lab: fixtures/xfrm/<suite>/, recorded by tests/vm/record-fixtures.sh.
-SUITE_DOCKER = {'trixie': '26.1', 'forky': '28.5'}
+# Each suite's Docker version comes from molecule/shared/platforms.json.
+SUITE_DOCKER = platforms.suite_docker()
 RECORDED_SUITES = [s for s in sorted(SUITE_DOCKER) if os.path.isdir(os.path.join(XFRM, s))]
 
 

@@ -111,6 +111,36 @@ def test_packets_sent_and_never_received_are_a_black_hole(healthy):
     assert audit_report.pair_findings(sorted(dict(healthy, vm1=result('vm1', few)).items())) == []
 
 
+def test_a_receiver_whose_sa_is_new_after_a_reboot_is_no_black_hole(healthy):
+    """What the VM lab's rolling reboot did: vm2 rebooted, Docker put the same SPIs back on it, so vm2's inbound
+    SA from vm1 counts from 0 while vm1's out SA keeps its count from before the reboot."""
+    spi = out_spi(healthy, 'vm1', 'vm2')
+    (sender,) = [s for s in vm_states('vm1') if (s['dst'], s['spi']) == (VMS['vm2'], spi)]
+    sent = [dict(s, packets=4000, bytes=600000) if (s['dst'], s['spi']) == (VMS['vm2'], spi) else s
+            for s in vm_states('vm1')]
+    reboot = sender['added'] + 900
+
+    def rebooted(offset):
+        return [dict(s, added=reboot + offset, packets=0, bytes=0) if s['dst'] == VMS['vm2'] else s
+                for s in vm_states('vm2')]
+
+    results = dict(healthy, vm1=result('vm1', sent), vm2=result('vm2', rebooted(0)))
+    assert audit_report.pair_findings(sorted(results.items())) == []
+    # The same counters when vm2's SA is as old as vm1's (within the minute both ends of a pair are added in):
+    # a black hole.
+    results['vm2'] = result('vm2', rebooted(-900 + audit_report.COMPARABLE_SECONDS))
+    found = audit_report.pair_findings(sorted(results.items()))
+    assert [(f['id'], f['node'], f['peer'], f['spi']) for f in found] == [('esp_black_hole', 'vm1', VMS['vm2'], '0x%08x' % spi)]
+    # A result without add times (an older ipsec_audit) is judged as before.
+    results['vm2'] = result('vm2', [dict(s, added=None) for s in rebooted(0)])
+    assert [f['id'] for f in audit_report.pair_findings(sorted(results.items()))] == ['esp_black_hole']
+    # The recorded pairs were added up to 19 s apart when the swarm formed: well inside the window.
+    gaps = [r['added'] - s['added'] for s in sum((healthy[n]['xfrm']['sas'] for n in VMS), [])
+            for r in sum((healthy[n]['xfrm']['sas'] for n in VMS), [])
+            if s['direction'] == 'out' and r['direction'] == 'in' and (r['src'], r['dst'], r['spi']) == (s['src'], s['dst'], s['spi'])]
+    assert len(gaps) == 6 and max(abs(g) for g in gaps) < audit_report.COMPARABLE_SECONDS, gaps
+
+
 def test_a_node_not_audited_is_named_and_judges_no_pair(healthy):
     results = dict(healthy, vm2={'msg': 'unreachable'})
     report = build(results)

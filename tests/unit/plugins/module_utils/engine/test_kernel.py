@@ -9,7 +9,9 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import shutil
+import time
 
 import pytest
 
@@ -382,18 +384,21 @@ class TestXfrmStates:
     """Real ESP SAs, recorded on the VM lab's Debian 12 kernel (fixtures/xfrm/README.md)."""
 
     def test_sas_with_counters(self):
-        states = overlay_xfrm.parse_xfrm_states(fixture_text(XFRM, 'vm-netns-state-s.txt'))
+        text = fixture_text(XFRM, 'vm-netns-state-s.txt')
+        (stamp,) = set(re.findall(r'add (\S+ \S+) use', text))
+        ADDED = int(time.mktime(time.strptime(stamp, '%Y-%m-%d %H:%M:%S')))  # noqa: N806 (the local time, as on a node)
+        states = overlay_xfrm.parse_xfrm_states(text)
         assert states == [
             {'src': '192.0.2.11', 'dst': '192.0.2.12', 'proto': 'esp', 'spi': 0x5e3d2b02, 'reqid': 13681891,
-             'mode': 'transport', 'mark': None, 'algorithm': 'rfc4106(gcm(aes))', 'bytes': 0, 'packets': 0},
+             'mode': 'transport', 'mark': None, 'algorithm': 'rfc4106(gcm(aes))', 'bytes': 0, 'packets': 0, 'added': ADDED},
             {'src': '192.0.2.12', 'dst': '192.0.2.11', 'proto': 'esp', 'spi': 0x4d2c1a01, 'reqid': 13681891,
-             'mode': 'transport', 'mark': None, 'algorithm': 'rfc4106(gcm(aes))', 'bytes': 0, 'packets': 0},
+             'mode': 'transport', 'mark': None, 'algorithm': 'rfc4106(gcm(aes))', 'bytes': 0, 'packets': 0, 'added': ADDED},
         ]
 
     def test_without_statistics_the_counters_are_unknown(self):
         states = overlay_xfrm.parse_xfrm_states(fixture_text(XFRM, 'vm-netns-state.txt'))
-        expected = [(0x5e3d2b02, None, None), (0x4d2c1a01, None, None)]
-        assert [(s['spi'], s['bytes'], s['packets']) for s in states] == expected
+        expected = [(0x5e3d2b02, None, None, None), (0x4d2c1a01, None, None, None)]
+        assert [(s['spi'], s['bytes'], s['packets'], s['added']) for s in states] == expected
 
     def test_the_key_never_leaves_the_parser(self):
         text = fixture_text(XFRM, 'vm-netns-state-s.txt')
