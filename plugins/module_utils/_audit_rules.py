@@ -21,6 +21,7 @@ import re
 import datetime
 
 from ansible_collections.ironclad.swarm.plugins.module_utils._findings import check as catalogued
+from ansible_collections.ironclad.swarm.plugins.module_utils._overlay import entry_flag, entry_state
 
 SEVERITIES = ('low', 'medium', 'high')
 WILDCARDS = ('0.0.0.0', '::')
@@ -87,8 +88,9 @@ class SwarmJudge(object):
         self.view_host = view_host
         self.view_error = view_error
         # A network declared `state: absent` is one the networks role removes: not a declaration that it exists.
-        self.declared = dict((n['name'], n) for n in declared or []
-                             if n.get('name') and (n.get('state') or 'present') != 'absent')
+        # Name -> whether it is declared encrypted (the default, which _overlay.entry_flag alone applies).
+        self.declared = dict((n['name'], entry_flag(n, 'encrypted')) for n in declared or []
+                             if n.get('name') and entry_state(n) != 'absent')
         self.settings = settings
         self.now = now or datetime.datetime.now(datetime.timezone.utc)
         self.findings = []
@@ -208,18 +210,17 @@ class SwarmJudge(object):
         live = dict((n['name'], n) for n in (self.view or {}).get('networks') or [])
         table = []
         for name in sorted(set(live) | set(self.declared)):
-            decl = self.declared.get(name)
+            want = self.declared.get(name)
             net = live.get(name)
-            want = None if decl is None else bool(decl.get('encrypted', True))
             nodes = self.nodes_named(net.get('nodes') or []) if net else []
-            row = {'name': name, 'declared': 'not declared' if decl is None else ('encrypted' if want else 'plain'),
+            row = {'name': name, 'declared': 'not declared' if want is None else ('encrypted' if want else 'plain'),
                    'live': 'absent' if net is None else ('encrypted' if net.get('encrypted') else 'plain'),
                    'ingress': bool(net and net.get('ingress')), 'nodes': nodes,
                    'services': sorted(net.get('services') or []) if net else []}
             table.append(row)
             if not self.readable():
                 continue
-            if decl is not None and net is None:
+            if want is not None and net is None:
                 self.add('network_missing', 'medium', 'Network %s is declared in networks_overlay but does not exist in '
                          'the swarm. Run site.yml (--tags networks) to create it.' % name, node=self.view_host, network=name)
             elif want and not net.get('encrypted'):
@@ -227,7 +228,7 @@ class SwarmJudge(object):
                          'its traffic between nodes (%s) goes out in clear. It was replaced out of band; run site.yml '
                          '(--tags networks), which recreates it encrypted.' % (name, ', '.join(nodes) or 'none yet'),
                          node=self.view_host, network=name, nodes=nodes)
-            elif decl is None and not net.get('ingress'):
+            elif want is None and not net.get('ingress'):
                 cross = not net.get('encrypted') and len(nodes) >= 2
                 self.add('network_undeclared', 'high' if cross else 'low',
                          'Network %s (%s) is not declared in networks_overlay%s.'
@@ -258,8 +259,7 @@ class SwarmJudge(object):
                 net = live.get(net_name)
                 if net is None or net.get('encrypted') or len(nodes) < 2:
                     continue
-                decl = self.declared.get(net_name)
-                by_decl = decl is not None and not decl.get('encrypted', True)
+                by_decl = self.declared.get(net_name) is False
                 self.add('service_plain_cross_node', 'low' if by_decl else 'high',
                          'Service %s has tasks on %s and uses plain network %s%s: what its tasks send each other '
                          'crosses the wire in clear.' % (name, ', '.join(nodes), net_name,
@@ -387,7 +387,7 @@ class SwarmJudge(object):
     def kernel(self, findings):
         """The node modules' findings, with the kernel's crypto findings high whenever encryption is in use."""
         live = [n['name'] for n in (self.view or {}).get('networks') or [] if n.get('encrypted')]
-        declared = [n for n, d in self.declared.items() if d.get('encrypted', True)]
+        declared = [n for n, encrypted in self.declared.items() if encrypted]
         wanted = sorted(set(live) | set(declared))
         out = []
         for item in findings:

@@ -38,6 +38,11 @@ OWN_OPTION_FOR = {
     'com.docker.network.internal': 'internal',
 }
 
+# The yes/no fields of a networks_overlay entry (the module's options of the same names) and their defaults,
+# and the strings Ansible reads as false in a bool option (the node agent reads entries without Ansible).
+ENTRY_FLAGS = {'encrypted': True, 'attachable': False, 'internal': False, 'ingress': False}
+FALSE_WORDS = ('n', 'no', 'off', '0', 'false', 'f')
+
 # Overhead Docker subtracts from the network's MTU for container interfaces
 # (libnetwork drivers/overlay: vxlanEncap and, when encrypted, pktExpansion).
 VXLAN_OVERHEAD = 50
@@ -113,22 +118,30 @@ def _suggest(key):
     return candidates[close[0]] if close else None
 
 
+def refused_driver_options(driver_options):
+    """[(key, the option of its own or None)] for each key driver_options must not hold, sorted by key.
+
+    A key with an option of its own (OWN_OPTION_FOR) belongs there; any other key but ALLOWED_DRIVER_OPTIONS
+    is one the overlay driver does not read. The module and the networks role word their messages from this.
+    """
+    return [(key, OWN_OPTION_FOR.get(key)) for key in sorted(driver_options or {}, key=str)
+            if key not in ALLOWED_DRIVER_OPTIONS]
+
+
 def validate_driver_options(driver_options):
     """Errors for driver_options: unknown keys (with the closest known one) and keys with an option of their own."""
     errors = []
-    for key in sorted(driver_options or {}):
-        if key in ALLOWED_DRIVER_OPTIONS:
-            continue
-        if key in OWN_OPTION_FOR:
+    for key, own in refused_driver_options(driver_options):
+        if own:
             errors.append(
                 "driver_options.%s: set it with the %s option of this module, not in driver_options "
                 "(Docker encrypts whenever the key '%s' is present, whatever its value)."
-                % (key, OWN_OPTION_FOR[key], ENCRYPTED_KEY)
+                % (key, own, ENCRYPTED_KEY)
                 if key == ENCRYPTED_KEY else
                 "driver_options.%s: set it with the %s option of this module, not in driver_options."
-                % (key, OWN_OPTION_FOR[key]))
+                % (key, own))
             continue
-        suggestion = _suggest(key)
+        suggestion = _suggest('%s' % key)
         message = "driver_options.%s is not an option of Docker's overlay driver, which would ignore it silently" % key
         if suggestion in OWN_OPTION_FOR:
             message += "; did you mean '%s'? Use the %s option of this module." % (suggestion, OWN_OPTION_FOR[suggestion])
@@ -138,6 +151,26 @@ def validate_driver_options(driver_options):
             message += "; known driver options: %s." % ', '.join(ALLOWED_DRIVER_OPTIONS)
         errors.append(message)
     return errors
+
+
+def entry_flag(entry, field):
+    """A yes/no field of a declared network (an entry of the networks role's networks_overlay), as the module reads it.
+
+    A field the entry does not set takes its default (ENTRY_FLAGS): a network is encrypted unless its entry says
+    encrypted: false. An explicit null is false, as in the module, which keeps a null instead of its default.
+    The audit, the node agent and the overlay_declaration filter all ask here.
+    """
+    if field not in entry:
+        return ENTRY_FLAGS[field]
+    value = entry[field]
+    if isinstance(value, str):
+        return value.strip().lower() not in FALSE_WORDS
+    return bool(value)
+
+
+def entry_state(entry):
+    """A declared network's state: 'absent' (the networks role removes it) or, by default, 'present'."""
+    return entry.get('state') or 'present'
 
 
 def parse_mtu(value):
