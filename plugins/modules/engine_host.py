@@ -12,7 +12,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: engine_host
-short_description: Prepare a Docker host in one call (kernel modules, packages, daemon.json, the docker service)
+short_description: Prepare a Docker host in one call (kernel modules, packages, daemon.json, the API socket, the service)
 version_added: 0.1.0
 description:
   - Does the remote work of the C(ironclad.swarm.engine) role in one call, so that a run which finds
@@ -21,14 +21,24 @@ description:
   - Asks dpkg which of O(packages) are not installed. It installs nothing; that stays with M(ansible.builtin.apt).
   - Writes O(daemon_json) to O(daemon_json_path) atomically, mode C(0644), owner and group C(root), creating
     its directory with mode C(0755).
+  - Writes the C(docker.socket) drop-in O(socket.dropin) the same way, stating the Docker API socket's mode, owner
+    and group (C(SocketMode), C(SocketUser), C(SocketGroup)), and runs C(systemctl daemon-reload) when its content
+    changed, so that systemd gives them to the socket it creates at its next start (O(socket)).
   - Enables and starts O(service) if systemd knows it, that is once its package is installed.
+  - Puts the live socket O(socket.path)'s mode, owner and group back when they differ, since a socket that exists
+    keeps what a C(chmod) or C(chgrp) by hand gave it. A socket that does not exist (Docker not installed or not
+    running, a dry run on a host without Docker) is left alone and reported with RV(socket.found=false).
   - Reads the Docker Engine's version with C(docker version) while the service is running.
-  - The kernel, package and daemon.json steps run only when their option is given, so that the role can leave out
+  - The kernel, package, daemon.json and socket steps run only when their option is given, so that the role can leave out
     the parts its tags do not select.
   - Call it before the packages are installed, so that dockerd's first start already reads daemon.json, and
     again after M(ansible.builtin.apt) installed them, to start the service and read the version.
   - It never restarts the service. When RV(daemon_json_changed) and RV(service.was_active) are both true,
     the running daemon still has the old settings, so restart it.
+  - It never restarts C(docker.socket) either, although that would apply a new drop-in at once, since C(docker.service)
+    requires the socket unit, so systemd would restart the engine with it and every task on the node would stop
+    (swarm mode has no live-restore). The drop-in takes effect at the socket's next start (a boot, a reinstall);
+    until then this module puts the live socket right itself.
 author:
   - ironclad.swarm developers (@ironclad-swarm)
 options:
@@ -73,6 +83,41 @@ options:
       - Where the Docker daemon reads its configuration.
     type: path
     default: /etc/docker/daemon.json
+  socket:
+    description:
+      - Keep the Docker API socket at this mode, owner and group. The socket is root on the host (whoever can write
+        to it can start a privileged container), so the audit wants it at mode V(0660), owner V(root), group
+        V(docker) (C(docker_sock_open), C(docker_sock_group); CIS Docker Benchmark 3.15 and 3.16).
+      - Omitted, the drop-in and the socket are left alone and RV(socket) is not returned.
+    type: dict
+    suboptions:
+      path:
+        description:
+          - The live socket, as C(docker.socket) creates it (C(ListenStream)).
+        type: path
+        default: /run/docker.sock
+      mode:
+        description:
+          - Its permission mode, an octal string of three or four digits. Quote it in YAML, where V(0660) unquoted
+            is the number 432; a number is refused.
+        type: raw
+        default: '0660'
+      owner:
+        description:
+          - Its owner, a user name.
+        type: str
+        default: root
+      group:
+        description:
+          - Its group, a group name. C(docker) comes with the Docker package.
+        type: str
+        default: docker
+      dropin:
+        description:
+          - The C(docker.socket) drop-in that states them, written with mode C(0644), owner and group C(root), its
+            directory with mode C(0755).
+        type: path
+        default: /etc/systemd/system/docker.socket.d/ironclad-swarm.conf
   service:
     description:
       - The systemd unit of the Docker daemon.
@@ -95,11 +140,12 @@ requirements:
 attributes:
   check_mode:
     support: full
-    description: Changes nothing; reports the modules it would load, the files it would write and the service it would
-      enable or start.
+    description: Changes nothing; reports the modules it would load, the files it would write, the socket whose mode or
+      owners it would put back and the service it would enable or start. No C(daemon-reload) is run.
   diff_mode:
     support: full
-    description: Shows the changes of O(daemon_json_path), its directory and O(kernel_modules_persist_file).
+    description: Shows the changes of O(daemon_json_path), O(socket.dropin), their directories,
+      O(kernel_modules_persist_file) and the mode, owner and group of O(socket.path).
   idempotent:
     support: full
     description: A second call with the same options changes nothing.
@@ -116,11 +162,14 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Kernel modules, the packages dpkg lacks, daemon.json and the docker service in one call
+- name: Kernel modules, the packages dpkg lacks, daemon.json, the API socket and the docker service in one call
   ironclad.swarm.engine_host:
     kernel_modules: [vxlan, xfrm_user, esp4, ip_vs, ip_vs_rr, xt_u32|xt_bpf]
     packages: [docker.io, docker-cli, python3-docker]
     daemon_json: "{{ {'log-driver': 'json-file', 'icc': false} | to_nice_json(indent=2, sort_keys=true) }}\n"
+    socket:
+      mode: '0660'
+      group: docker
   register: engine
 
 - name: Install what is missing
@@ -129,8 +178,9 @@ EXAMPLES = r"""
   when: engine.missing_packages | length > 0
   register: engine_install
 
-- name: Start the freshly installed engine and read its version
-  ironclad.swarm.engine_host: {}
+- name: Start the freshly installed engine, check its socket and read its version
+  ironclad.swarm.engine_host:
+    socket: {}
   register: engine_started
   when: engine_install is changed
 
@@ -225,6 +275,54 @@ service:
       description: Whether this call started the unit (in check mode, would start it).
       type: bool
       sample: false
+socket:
+  description: What this run found and did for the Docker API socket.
+  returned: when O(socket) is given and O(kernel_modules_required=true) did not stop the call
+  type: dict
+  contains:
+    path:
+      description: The live socket, O(socket.path).
+      type: str
+      sample: /run/docker.sock
+    dropin:
+      description: The drop-in, O(socket.dropin).
+      type: str
+      sample: /etc/systemd/system/docker.socket.d/ironclad-swarm.conf
+    dropin_changed:
+      description: Whether the drop-in got (in check mode, would get) new content. A mode or owner put right alone
+        does not count.
+      type: bool
+      sample: false
+    daemon_reloaded:
+      description: Whether this call ran C(systemctl daemon-reload) for the new drop-in (never in check mode).
+      type: bool
+      sample: false
+    found:
+      description:
+        - Whether the live socket exists. V(false) when Docker is not installed or not running, or in a check
+          run before its installation; the socket is then left alone.
+        - V(false) too when something other than a socket is at O(socket.path), with a warning.
+      type: bool
+      sample: true
+    mode:
+      description: The live socket's mode as found, before any repair.
+      type: str
+      returned: when RV(socket.found=true)
+      sample: '0660'
+    owner:
+      description: Its owner as found (a uid when the host has no name for it).
+      type: str
+      returned: when RV(socket.found=true)
+      sample: root
+    group:
+      description: Its group as found (a gid when the host has no name for it).
+      type: str
+      returned: when RV(socket.found=true)
+      sample: docker
+    repaired:
+      description: Whether this call put (in check mode, would put) the socket's mode, owner or group back.
+      type: bool
+      sample: false
 server_version:
   description: The Docker Engine (server) version, or V(null) when the service is not running or does not answer.
   returned: always
@@ -239,7 +337,7 @@ server_version_error:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ironclad.swarm.plugins.module_utils.engine.host import EngineHost
+from ansible_collections.ironclad.swarm.plugins.module_utils.engine.host import EngineHost, octal_mode
 from ansible_collections.ironclad.swarm.plugins.module_utils.engine.kernel_modules_manager import KernelModulesManager
 
 
@@ -248,6 +346,14 @@ def run(module):
     params = module.params
     host = EngineHost(module)
     response = {}
+
+    # Checked before anything is done.
+    socket = params['socket']
+    if socket is not None:
+        mode = octal_mode(socket['mode'])
+        if mode is None:
+            module.fail_json(msg="socket.mode must be a quoted octal mode of three or four digits such as '0660', got %r"
+                             % (socket['mode'],))
 
     if params['kernel_modules'] is not None:
         kernel = KernelModulesManager(module)
@@ -269,8 +375,19 @@ def run(module):
     if params['daemon_json'] is not None:
         response['daemon_json_changed'] = host.write_daemon_json(params['daemon_json_path'], params['daemon_json'])
 
+    # The drop-in before the service: a socket unit started below already has it.
+    if socket is not None:
+        dropin_changed = host.socket_dropin(socket['dropin'], mode, socket['owner'], socket['group'])
+        response['socket'] = dict(path=socket['path'], dropin=socket['dropin'], dropin_changed=dropin_changed,
+                                  daemon_reloaded=dropin_changed and not module.check_mode)
+
     service = host.service(params['service'], params['service_state'])
     response['service'] = service
+
+    # After the service, which may have just made the socket.
+    if socket is not None:
+        response['socket'].update(host.live_socket(socket['path'], mode, socket['owner'], socket['group']))
+
     response['server_version'] = None
     running = service['was_active'] or (service['started_now'] and not module.check_mode)
     if service['found'] and running:
@@ -294,6 +411,13 @@ def main():
             packages=dict(type='list', elements='str'),
             daemon_json=dict(type='str'),
             daemon_json_path=dict(type='path', default='/etc/docker/daemon.json'),
+            socket=dict(type='dict', options=dict(
+                path=dict(type='path', default='/run/docker.sock'),
+                mode=dict(type='raw', default='0660'),
+                owner=dict(type='str', default='root'),
+                group=dict(type='str', default='docker'),
+                dropin=dict(type='path', default='/etc/systemd/system/docker.socket.d/ironclad-swarm.conf'),
+            )),
             service=dict(type='str', default='docker.service'),
             service_state=dict(type='str', choices=['started', 'query'], default='started'),
         ),

@@ -7,16 +7,19 @@
 # from outside the collection: its functions and classes may change at any time.
 #
 # A Docker host as the engine role sees it, in one pass: which packages dpkg has
-# installed, /etc/docker/daemon.json, the docker systemd unit and the Docker
-# Engine's version. The parsers work on the commands' text so that they can be
-# tested with recorded outputs; EngineHost runs the commands through an
-# AnsibleModule (argv lists, never a shell) and honours check mode.
+# installed, /etc/docker/daemon.json, the docker systemd unit, the Docker API
+# socket and the Docker Engine's version. The parsers work on the commands' text
+# so that they can be tested with recorded outputs; EngineHost runs the commands
+# through an AnsibleModule (argv lists, never a shell) and honours check mode.
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import grp
 import os
+import pwd
+import stat
 
 from ansible_collections.ironclad.swarm.plugins.module_utils.common.files import ensure_directory, sync_owned_file
 
@@ -38,6 +41,15 @@ RUNNING_STATES = frozenset(['active', 'activating', 'reloading'])
 UNIT_NOT_FOUND = 'not-found'
 
 SERVER_VERSION_FORMAT = '{{.Server.Version}}'
+
+# The docker.socket drop-in that states the API socket's mode and owners (see EngineHost.socket_dropin).
+SOCKET_DROPIN = '''# ironclad.swarm.engine: the Docker API socket is root on the host.
+# Written by ironclad.swarm.engine_host; changes by hand are undone by its next run.
+[Socket]
+SocketMode=%(mode)s
+SocketUser=%(owner)s
+SocketGroup=%(group)s
+'''
 
 
 def last_line(*texts):
@@ -68,6 +80,21 @@ def missing_packages(names, installed):
     return missing
 
 
+def octal_mode(mode):
+    """A permission mode given as an octal string ('0660', '660') -> its int, or None when it is not one.
+
+    A number is refused: YAML reads an unquoted 0660 as 432, which no check could tell from a mistake.
+    """
+    if not isinstance(mode, str) or not 3 <= len(mode) <= 4 or any(char not in '01234567' for char in mode):
+        return None
+    return int(mode, 8)
+
+
+def socket_dropin(mode, owner, group):
+    """The docker.socket drop-in's text for the socket's mode (an int) and owners."""
+    return SOCKET_DROPIN % {'mode': '%04o' % mode, 'owner': owner, 'group': group}
+
+
 def parse_systemctl_show(text):
     """`systemctl show --property=...` output (KEY=value lines) -> dict."""
     properties = {}
@@ -76,6 +103,38 @@ def parse_systemctl_show(text):
         if sep:
             properties[key.strip()] = value.strip()
     return properties
+
+
+def user_name(uid):
+    """The user's name, or its number as text when the host has no such user."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def group_name(gid):
+    """The group's name, or its number as text when the host has no such group."""
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def lookup_user(module, name):
+    """The uid of the user name; fail_json when the host has no such user."""
+    try:
+        return pwd.getpwnam(name).pw_uid
+    except KeyError:
+        module.fail_json(msg='The host has no user %s' % name)
+
+
+def lookup_group(module, name):
+    """The gid of the group name; fail_json when the host has no such group."""
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        module.fail_json(msg='The host has no group %s (it comes with the Docker package)' % name)
 
 
 class EngineHost(object):
@@ -115,12 +174,82 @@ class EngineHost(object):
 
     def write_daemon_json(self, path, content):
         """Make path hold content (mode 0644, root:root) in a directory of mode 0755, root:root; True when it changed."""
+        return self.write_config(path, content)
+
+    def write_config(self, path, content):
+        """Make path hold content (mode 0644, root:root) in a directory of mode 0755, root:root.
+
+        True when the content changed (in check mode, would change); a mode or owner put right
+        alone counts as a change of the host, not of the content.
+        """
         diffs = ensure_directory(self.module, os.path.dirname(path), '0755', self.OWNER, self.GROUP)
         diffs += sync_owned_file(self.module, path, content, '0644', self.OWNER, self.GROUP)
         if diffs:
             self.changed = True
             self.diffs.extend(diffs)
         return any('before_header' in diff for diff in diffs)
+
+    def socket_dropin(self, path, mode, owner, group):
+        """Write the docker.socket drop-in at path and make it systemd's; True when its content changed.
+
+        The Docker API socket is root on the host: whoever can write to it can start a privileged
+        container. It stays mode 0660, owner root, group docker, as the audit wants it
+        (docker_sock_open, docker_sock_group; CIS Docker Benchmark 3.15 and 3.16). systemd creates
+        the socket from docker.socket, at boot and whenever the socket unit starts, so the drop-in
+        states the mode and owners there, whatever the packaged unit says. A changed drop-in is
+        followed by `systemctl daemon-reload` (not in check mode, where it was not written), so
+        that it is the unit's for its next start.
+
+        docker.socket is never restarted, although that would apply the drop-in at once:
+        docker.service requires the socket unit, so systemd restarts the engine with it and every
+        task on the node stops (swarm mode has no live-restore). The socket that already exists
+        keeps its mode; live_socket puts it back.
+        """
+        changed = self.write_config(path, socket_dropin(mode, owner, group))
+        if changed and not self.check_mode:
+            systemctl = self.module.get_bin_path('systemctl', required=True)
+            self.run([systemctl, 'daemon-reload'], 'Reloading systemd for %s' % path)
+        return changed
+
+    def live_socket(self, path, mode, owner, group):
+        """Put the existing socket's mode, owner and group back when they differ (check mode: only tell).
+
+        A chmod or chgrp by hand on the live socket lasts until the socket unit starts again,
+        which the role never makes it do (see socket_dropin), so it is undone here, on the
+        socket itself. A path that does not exist (the engine is not installed or not running,
+        or a dry run on a host without Docker) is left alone, and so is one that is not a socket
+        (with a warning: the socket unit cannot listen there).
+        Returns {found, repaired} and, for a socket found, its mode, owner and group as found.
+        """
+        result = {'found': False, 'repaired': False}
+        try:
+            info = os.lstat(path)
+        except OSError:
+            return result
+        if not stat.S_ISSOCK(info.st_mode):
+            self.module.warn('%s is not a socket: left alone' % path)
+            return result
+        before = {'mode': '%04o' % stat.S_IMODE(info.st_mode), 'owner': user_name(info.st_uid),
+                  'group': group_name(info.st_gid)}
+        after = {'mode': '%04o' % mode, 'owner': owner, 'group': group}
+        result.update(found=True, **before)
+        differ = sorted(key for key in before if before[key] != after[key])
+        if not differ:
+            return result
+        result['repaired'] = True
+        self.changed = True
+        self.diffs.append({'before': dict([('path', path)] + [(key, before[key]) for key in differ]),
+                           'after': dict([('path', path)] + [(key, after[key]) for key in differ])})
+        if self.check_mode:
+            return result
+        try:
+            if 'owner' in differ or 'group' in differ:
+                os.chown(path, lookup_user(self.module, owner), lookup_group(self.module, group))
+            # After the chown, which may clear set-id bits (none are asked for here).
+            os.chmod(path, mode)
+        except OSError as exc:
+            self.module.fail_json(msg='Cannot put back the mode and owners of %s: %s' % (path, exc))
+        return result
 
     def service(self, name, state):
         """Ask systemd about the unit and, with state=started, enable and start it.

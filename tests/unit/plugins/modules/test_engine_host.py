@@ -4,9 +4,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """ironclad.swarm.engine_host on a simulated Debian host.
 
-daemon.json and its directory are real files under tmp_path; dpkg-query, systemctl and docker
-answer as they did on the trixie lab (docker.io 26.1.5), recorded below; modprobe answers from
-the kernel fixtures of the kernel_modules tests.
+daemon.json, the docker.socket drop-in, their directories and the API socket are real files under
+tmp_path; dpkg-query, systemctl and docker answer as they did on the trixie lab (docker.io 26.1.5),
+recorded below; modprobe answers from the kernel fixtures of the kernel_modules tests.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 import os
 import pwd
 import grp
+import socket
 import stat
 
 import pytest
@@ -64,7 +65,7 @@ class FakeHost:
         if tool == 'dpkg-query':
             return self.dpkg(args[3:])
         if tool == 'systemctl':
-            return self.systemctl(args[1], args[2])
+            return self.systemctl(args[1], args[2] if len(args) > 2 else None)
         if tool == 'docker':
             assert args[1:] == ['version', '--format', '{{.Server.Version}}'], args
             if self.unit and self.unit['ActiveState'] == 'active':
@@ -84,6 +85,9 @@ class FakeHost:
         return (1 if err else 0), out, err
 
     def systemctl(self, verb, unit):
+        if verb == 'daemon-reload':
+            assert unit is None
+            return 0, '', ''
         assert unit == 'docker.service'
         if verb == 'show':
             if self.unit is None:
@@ -181,6 +185,43 @@ def role_args(host, **extra):
 
 def mode(path):
     return stat.S_IMODE(os.stat(str(path)).st_mode)
+
+
+def dropin(host):
+    return host.root / 'etc' / 'systemd' / 'system' / 'docker.socket.d' / 'ironclad-swarm.conf'
+
+
+def docker_sock(host):
+    return host.root / 'run' / 'docker.sock'
+
+
+def socket_args(host, **extra):
+    """The role's socket option, with the test's own user and group (see the owner fixture)."""
+    args = {'path': str(docker_sock(host)), 'mode': '0660', 'owner': pwd.getpwuid(os.getuid()).pw_name,
+            'group': grp.getgrgid(os.getgid()).gr_name, 'dropin': str(dropin(host))}
+    args.update(extra)
+    return args
+
+
+def start_socket(monkeypatch, host):
+    """What systemd does when docker.socket starts: the socket, mode 0660 (bound by a relative name:
+    a tmp_path can be longer than a socket's path may be)."""
+    docker_sock(host).parent.mkdir(exist_ok=True)
+    monkeypatch.chdir(str(docker_sock(host).parent))
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(docker_sock(host).name)
+    server.close()
+    docker_sock(host).chmod(0o660)
+
+
+def socket_converged(monkeypatch, tmp_path, kernel):
+    """A converged host whose socket and drop-in a first run with the socket option made."""
+    host = converged(tmp_path)
+    start_socket(monkeypatch, host)
+    outcome, result = run_module(monkeypatch, host, kernel, **role_args(host, socket=socket_args(host)))
+    assert (outcome, result['socket']['dropin_changed']) == ('ok', True)
+    host.commands = []
+    return host
 
 
 @pytest.mark.usefixtures('owner')
@@ -373,3 +414,86 @@ class TestParsers:
     ])
     def test_systemctl_show(self, text, expected):
         assert engine_host_helper.parse_systemctl_show(text) == expected
+
+
+@pytest.mark.usefixtures('owner')
+class TestApiSocket:
+    def test_fresh_host_gets_the_dropin_before_docker_and_no_socket_is_touched(self, monkeypatch, tmp_path, kernel):
+        host = fresh(tmp_path)
+        outcome, result = run_module(monkeypatch, host, kernel, diff=True, **role_args(host, socket=socket_args(host)))
+        assert (outcome, result['changed']) == ('ok', True)
+        assert 'SocketMode=0660\n' in dropin(host).read_text()
+        assert mode(dropin(host)) == 0o644 and mode(dropin(host).parent) == 0o755
+        # systemd reloaded before it is asked about the service: a socket unit started then has the drop-in.
+        assert host.verbs() == ['daemon-reload', 'show']
+        assert result['socket'] == {'path': str(docker_sock(host)), 'dropin': str(dropin(host)), 'dropin_changed': True,
+                                    'daemon_reloaded': True, 'found': False, 'repaired': False}
+        assert not docker_sock(host).parent.exists()
+        assert str(dropin(host)) in [d.get('after_header') for d in result['diff']]
+
+    def test_rerun_changes_nothing_in_the_one_call(self, monkeypatch, tmp_path, kernel):
+        host = socket_converged(monkeypatch, tmp_path, kernel)
+        before = os.stat(str(dropin(host)))
+        outcome, result = run_module(monkeypatch, host, kernel, diff=True, **role_args(host, socket=socket_args(host)))
+        assert (outcome, result['changed'], 'diff' in result) == ('ok', False, False)
+        assert host.verbs() == ['show']
+        assert result['socket']['dropin_changed'] is False and result['socket']['daemon_reloaded'] is False
+        assert (result['socket']['found'], result['socket']['repaired'], result['socket']['mode']) == (True, False, '0660')
+        assert os.stat(str(dropin(host))).st_ino == before.st_ino
+
+    def test_a_chmod_and_chgrp_by_hand_are_put_back_without_a_restart(self, monkeypatch, tmp_path, kernel):
+        host = socket_converged(monkeypatch, tmp_path, kernel)
+        group = grp.getgrgid(os.getgid()).gr_name
+        other = next((gid for gid in (os.getgroups() if os.getuid() else [g.gr_gid for g in grp.getgrall()])
+                      if gid != os.getgid()), None)
+        if other is not None:
+            os.chown(str(docker_sock(host)), -1, other)
+        docker_sock(host).chmod(0o666)
+        outcome, result = run_module(monkeypatch, host, kernel, diff=True, **role_args(host, socket=socket_args(host)))
+        assert (outcome, result['changed'], result['daemon_json_changed']) == ('ok', True, False)
+        assert (result['socket']['repaired'], result['socket']['mode'], result['socket']['dropin_changed']) == \
+            (True, '0666', False)
+        assert mode(docker_sock(host)) == 0o660
+        assert grp.getgrgid(os.stat(str(docker_sock(host))).st_gid).gr_name == group
+        changed_keys = ['group', 'mode'] if other is not None else ['mode']
+        socket_diff = [d for d in result['diff'] if d.get('after', {}).get('path') == str(docker_sock(host))]
+        assert [sorted(k for k in d['after'] if k != 'path') for d in socket_diff] == [changed_keys]
+        assert socket_diff[0]['after']['mode'] == '0660'
+        # Only asked: neither the socket unit nor the engine was restarted, nor systemd reloaded.
+        assert host.verbs() == ['show']
+
+    def test_check_mode_tells_and_leaves_socket_and_dropin(self, monkeypatch, tmp_path, kernel):
+        host = socket_converged(monkeypatch, tmp_path, kernel)
+        docker_sock(host).chmod(0o666)
+        outcome, result = run_module(monkeypatch, host, kernel, check_mode=True, diff=True,
+                                     **role_args(host, socket=socket_args(host, mode='0600')))
+        assert (outcome, result['changed']) == ('ok', True)
+        assert result['socket']['dropin_changed'] is True and result['socket']['daemon_reloaded'] is False
+        assert result['socket']['repaired'] is True
+        assert mode(docker_sock(host)) == 0o666
+        assert 'SocketMode=0660\n' in dropin(host).read_text()
+        assert host.verbs() == ['show']
+        assert {'before': {'path': str(docker_sock(host)), 'mode': '0666'},
+                'after': {'path': str(docker_sock(host)), 'mode': '0600'}} in result['diff']
+
+    def test_without_the_option_the_socket_is_left_alone(self, monkeypatch, tmp_path, kernel):
+        host = socket_converged(monkeypatch, tmp_path, kernel)
+        docker_sock(host).chmod(0o666)
+        outcome, result = run_module(monkeypatch, host, kernel, **role_args(host))
+        assert (outcome, result['changed'], 'socket' in result) == ('ok', False, False)
+        assert mode(docker_sock(host)) == 0o666
+
+    @pytest.mark.parametrize('bad', [432, '0668', 'u=rw,g=rw'])
+    def test_a_mode_not_a_quoted_octal_string_is_refused_first(self, monkeypatch, tmp_path, kernel, bad):
+        host = fresh(tmp_path)
+        outcome, result = run_module(monkeypatch, host, kernel, **role_args(host, socket=socket_args(host, mode=bad)))
+        assert outcome == 'failed'
+        assert result['msg'].startswith("socket.mode must be a quoted octal mode of three or four digits such as '0660'")
+        assert host.commands == [] and not daemon_json(host).parent.exists()
+
+    def test_required_kernel_modules_missing_stops_before_the_socket(self, monkeypatch, tmp_path, kernel):
+        host = fresh(tmp_path)
+        outcome, result = run_module(monkeypatch, host, kernel,
+                                     **role_args(host, kernel_modules_required=True, socket=socket_args(host)))
+        assert (outcome, 'socket' in result) == ('ok', False)
+        assert not dropin(host).parent.exists() and host.ran('systemctl') == []
