@@ -101,6 +101,10 @@ class Flow(object):
         return self.exposed if self.listens(manager) else None
 
 
+# Gossip's two halves share their findings.
+_GOSSIP_BLOCKED = Finding('gossip_blocked', 'high', 'gossip between nodes fails')
+_GOSSIP_OPEN = Finding('gossip_open', 'medium', 'anyone can talk to the gossip layer')
+
 # In the order of the audit's checks from peers.
 FLOWS = (
     Flow('esp', 'esp', None, EVERY_NODE, True, 'ESP (IP protocol 50)',
@@ -111,16 +115,10 @@ FLOWS = (
          accept_rule=1, drop_rule=3, hcloud_rule=4),
     Flow('gossip_tcp', 'tcp', 7946, EVERY_NODE, False, 'TCP {port}',
          'gossip: node discovery and overlay network state, encrypted by Docker with keys the managers distribute',
-         'swarm gossip (tcp) between the nodes',
-         Finding('gossip_blocked', 'high', 'gossip between nodes fails'),
-         Finding('gossip_open', 'medium', 'anyone can talk to the gossip layer'),
-         accept_rule=3, drop_rule=1, hcloud_rule=1),
+         'swarm gossip (tcp) between the nodes', _GOSSIP_BLOCKED, _GOSSIP_OPEN, accept_rule=3, drop_rule=1, hcloud_rule=1),
     Flow('gossip_udp', 'udp', 7946, EVERY_NODE, False, 'UDP {port}',
          'gossip, its UDP half: swarms break in odd ways when only the TCP half is open',
-         'swarm gossip (udp) between the nodes',
-         Finding('gossip_blocked', 'high', 'gossip between nodes fails'),
-         Finding('gossip_open', 'medium', 'anyone can talk to the gossip layer'),
-         accept_rule=2, drop_rule=2, hcloud_rule=2),
+         'swarm gossip (udp) between the nodes', _GOSSIP_BLOCKED, _GOSSIP_OPEN, accept_rule=2, drop_rule=2, hcloud_rule=2),
     Flow('data_path', 'udp', DATA_PATH, EVERY_NODE, True, 'UDP {port}',
          'VXLAN, the data path of overlay networks: **cleartext** on plain overlays, inside ESP on encrypted ones',
          'overlay data path (vxlan) between the nodes',
