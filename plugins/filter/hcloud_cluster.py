@@ -237,8 +237,9 @@ def peer_capacity(decl, errors=None):
     rest = _capacity(per_node, MAX_EFFECTIVE_RULES, MAX_RULES)
     extra = _cfg(decl, 'extra_firewalls', [])
     allowed = MAX_FIREWALLS_PER_SERVER - 1 - (len(extra) if isinstance(extra, (list, tuple)) else 0)
-    # CLUSTER-managers: one 2377 rule per 100 sources
-    managers_limit = min(MAX_EFFECTIVE_RULES, MAX_RULES * MAX_SOURCES) // per_node
+    # CLUSTER-managers: one rule per 100 sources for each flow the managers listen on (TCP 2377)
+    per_flow = len(flows.hcloud_flows(flows.MANAGERS)) or 1
+    managers_limit = min(MAX_EFFECTIVE_RULES // per_flow, MAX_RULES // per_flow * MAX_SOURCES) // per_node
     limit = min(managers_limit, first + max(0, allowed - 1) * rest) if allowed >= 1 else 0
     return first, rest, allowed, limit
 

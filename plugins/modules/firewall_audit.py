@@ -20,9 +20,9 @@ description:
     uses), and answers for each swarm port and protocol two questions, by walking every base
     chain on the prerouting and input hooks as the kernel would - "is a new packet from peer P
     accepted?" and "is one from a non-peer address accepted?".
-  - Reports findings, each with an id, a severity, the node and a reason in plain words - ESP,
-    7946, the data-path port or 2377 blocked between peers; the data-path port, 2377 or 7946 open
-    to non-peers; Docker's drop of unencrypted VXLAN missing for an encrypted network or shadowed
+  - Reports findings, each with an id, a severity, the node and a reason in plain words - a swarm flow
+    blocked between peers or open to non-peers (the table of flows in docs/firewall.md names each flow's
+    findings); Docker's drop of unencrypted VXLAN missing for an encrypted network or shadowed
     by an earlier accept; the C(inet ironclad_swarm) table missing or edited by hand.
   - Reads Docker's per-network rules as Docker 20.10 writes them (C(-m u32)) and as Docker 26 and later write
     them (C(-m bpf --bytecode), a classic-BPF program); both are run over the imagined packet's bytes, so the
@@ -201,8 +201,8 @@ checks:
       type: str
     flow:
       description:
-        - For a check from a peer, the swarm flow asked about (V(esp), V(data_path), V(gossip_tcp), V(gossip_udp),
-          V(control)); V(null) for the other checks. The audit report matches checks to peers on C(flow) and C(peer).
+        - For a check from a peer, the swarm flow asked about, by its name in the table of flows of docs/firewall.md
+          (such as V(esp) or V(data_path)); V(null) for the other checks. The audit report matches checks to peers on C(flow) and C(peer).
       type: str
     peer:
       description: For a check from a peer, the peer's address; V(null) for the other checks.
