@@ -6,8 +6,10 @@
 ``hcloud_validate`` checks the role's variables and Hetzner's limits without any API call.
 ``hcloud_plan`` takes the same variables and the cluster's servers as hetzner.hcloud.server_info
 reports them, and returns the servers to create, the departed ones, and the exact rule lists of
-the two Cloud Firewalls (sorted, canonical CIDRs, so that hetzner.hcloud.firewall, which compares
-rule lists in order as strings, sees no change on a re-run).
+the role's Cloud Firewalls (sorted, canonical CIDRs, so that hetzner.hcloud.firewall, which compares
+rule lists in order as strings, sees no change on a re-run). Every server carries every one of them: TCP 2377
+(CLUSTER-managers) is admitted on workers too, as the host fence does, so that a worker promoted by hand is
+reachable by the other managers at once.
 Documentation of each filter lives in the sidecar ``<filter>.yml`` next to this file.
 """
 
@@ -32,6 +34,9 @@ LABEL_ROLE = 'ironclad.swarm/role'
 # the swarm groups so the cluster role drains and removes it, then the role deletes it.
 LABEL_DEPARTED = 'ironclad.swarm/departed'
 ROLES = ('manager', 'worker')
+# CLUSTER-managers was applied by this selector, to managers only, until TCP 2377 was admitted on every server (as
+# the host fence does): the role takes exactly this selector off the firewall, so an existing cluster converges.
+RETIRED_MANAGER_SELECTOR = '%s=%%s,%s=manager' % (LABEL_CLUSTER, LABEL_ROLE)
 
 # Server names are host names: the swarm and the inventory use them.
 _NAME = re.compile(r'^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$')
@@ -226,8 +231,8 @@ def peer_capacity(decl, errors=None):
     """How the peers spread: (nodes in CLUSTER-nodes, nodes per CLUSTER-peers-N, peer firewalls allowed, node limit).
 
     CLUSTER-nodes keeps SSH and the extra rules and fills the rest of its 500 effective rules with peers;
-    each further CLUSTER-peers-N holds 125 (62 with IPv6 peers). A manager carries CLUSTER-nodes, the
-    CLUSTER-peers-N, CLUSTER-managers and hcloud_extra_firewalls: at most 5."""
+    each further CLUSTER-peers-N holds 125 (62 with IPv6 peers). Every server, worker or manager, carries
+    CLUSTER-nodes, the CLUSTER-peers-N, CLUSTER-managers and hcloud_extra_firewalls: at most 5."""
     errors = [] if errors is None else errors
     per_node = 2 if _cfg(decl, 'firewall_ipv6_peers', False) else 1
     fixed = _fixed_rules(decl, errors)
@@ -275,11 +280,12 @@ def _firewalls(decl, peer_groups, node_count, errors):
             rules = _swarm_rules(sources, port)
             name = '%s-peers-%d' % (cluster, index + 1)
         result.append({'name': name, 'key': 'nodes' if index == 0 else 'peers-%d' % (index + 1), 'labels': labels,
-                       'rules': rules, 'selector': selector})
+                       'rules': rules, 'selector': selector, 'retired_selectors': []})
     everyone = _sorted_cidrs([net for node in peer_groups for net in node])
     managers = [_rule('tcp', '2377', part, 'swarm control plane from the nodes') for part in _split(everyone)] if everyone else []
+    # Named for what listens on 2377, applied to every server: a worker promoted by hand must be reachable at once.
     result.append({'name': '%s-managers' % cluster, 'key': 'managers', 'labels': labels, 'rules': managers,
-                   'selector': '%s=%s,%s=manager' % (LABEL_CLUSTER, cluster, LABEL_ROLE)})
+                   'selector': selector, 'retired_selectors': [RETIRED_MANAGER_SELECTOR % cluster]})
     for fw in result:
         _firewall_limits(fw['name'], fw['rules'], errors)
     return result
@@ -320,7 +326,7 @@ def _firewall_count_check(decl, errors):
         extra = []
     total = 2 + len(extra)
     if total > MAX_FIREWALLS_PER_SERVER:
-        errors.append('a manager would carry %d Cloud Firewalls (this role\'s 2 and %d from hcloud_extra_firewalls); '
+        errors.append('every server would carry %d Cloud Firewalls (this role\'s 2 and %d from hcloud_extra_firewalls); '
                       'Hetzner allows %d per server: list at most %d in hcloud_extra_firewalls'
                       % (total, len(extra), MAX_FIREWALLS_PER_SERVER, MAX_FIREWALLS_PER_SERVER - 2))
     return list(extra)
@@ -334,8 +340,9 @@ def _node_limit_check(decl, count, errors):
     extra = _cfg(decl, 'extra_firewalls', [])
     errors.append('hcloud_managers and hcloud_workers declare %d servers, but this declaration admits at most %d: the swarm '
                   'rules take %d sources per node, CLUSTER-nodes has room for %d nodes beside SSH and the extra rules and '
-                  'each CLUSTER-peers-N for %d, and a manager holds 5 firewalls (CLUSTER-nodes, CLUSTER-managers, %d from '
-                  'hcloud_extra_firewalls, so %d CLUSTER-peers-N): declare at most %d servers, or list fewer '
+                  'each CLUSTER-peers-N for %d, and every server, worker or manager, holds at most 5 firewalls '
+                  '(CLUSTER-nodes, CLUSTER-managers, %d from hcloud_extra_firewalls, so %d CLUSTER-peers-N): declare at '
+                  'most %d servers, or list fewer '
                   'hcloud_extra_firewalls, or set hcloud_firewall_ipv6_peers: false'
                   % (count, limit, 2 if _cfg(decl, 'firewall_ipv6_peers', False) else 1, first, rest,
                      len(extra) if isinstance(extra, (list, tuple)) else 0, max(0, allowed - 1), limit))
@@ -407,8 +414,7 @@ def hcloud_plan(servers, decl):
             peer_groups.append(group)
     fw_list = _firewalls(decl, peer_groups, node_count, errors)
     firewalls = {fw['key']: fw for fw in fw_list}
-    everywhere = [fw['name'] for fw in fw_list if fw['key'] != 'managers']
-    fw_managers = firewalls['managers']['name']
+    everywhere = [fw['name'] for fw in fw_list] + extra
     placement = '%s-managers' % cluster if _cfg(decl, 'placement_group', True) else None
     wanted = []
     for node in nodes:
@@ -418,7 +424,7 @@ def hcloud_plan(servers, decl):
             'name': node['name'], 'role': node['role'], 'server_type': node['server_type'],
             'location': node['location'], 'image': node['image'],
             'labels': labels,
-            'firewalls': everywhere + ([fw_managers] if node['role'] == 'manager' else []) + extra,
+            'firewalls': everywhere,
             'placement_group': placement if node['role'] == 'manager' else None,
             'exists': live is not None,
             # an existing server whose labels the role must correct (only its own ironclad.swarm/* ones)

@@ -89,6 +89,11 @@ def test_the_inventory_drives_site_yml_and_the_swarm_forms(api, run, lab, overri
     nodes_fw = [f for f in api.state()['firewalls'] if f['name'] == LAB + '-nodes'][0]
     want = sorted(lab.values(), key=lambda a: tuple(int(p) for p in a.split('.')))
     assert [r['source_ips'] for r in nodes_fw['rules'][1:]] == [[a + '/32' for a in want]] * 4
+    # TCP 2377 from the same addresses, on the workers too: `docker node promote` would keep quorum here as well
+    control = [f for f in api.state()['firewalls'] if f['name'] == LAB + '-managers'][0]
+    assert [(r['protocol'], r['port'], r['source_ips']) for r in control['rules']] == [('tcp', '2377', [a + '/32' for a in want])]
+    for server in api.state()['servers']:
+        assert control['id'] in [f['id'] for f in server['public_net']['firewalls']], server['name']
 
 
 def test_scale_in_drains_removes_then_deletes_the_worker(api, run, lab, override):

@@ -124,12 +124,12 @@ def test_provision_three_managers_and_two_workers(api, run):
     requests = api.requests()
     made = [r for r in requests if (r['method'], r['path']) == ('POST', '/v1/servers')]
     fw_made = [i for i, r in enumerate(requests) if (r['method'], r['path']) == ('POST', '/v1/firewalls')]
-    # both firewalls exist before the first server, and every server is created with them
+    # both firewalls exist before the first server, and every server, workers too, is created with both: TCP 2377 is
+    # open on a worker from the start, so a promotion by hand keeps quorum
     assert len(fw_made) == 2 and max(fw_made) < requests.index(made[0])
     ids = {f['name']: f['id'] for f in api.state()['firewalls']}
     for body in (r['body'] for r in made):
-        want = [ids['acme-nodes']] + ([ids['acme-managers']] if '-manager-' in body['name'] else [])
-        assert sorted(f['firewall'] for f in body['firewalls']) == sorted(want), body
+        assert sorted(f['firewall'] for f in body['firewalls']) == sorted([ids['acme-nodes'], ids['acme-managers']]), body
         assert body['labels']['ironclad.swarm/cluster'] == CLUSTER
         assert live[body['name']]['image']['name'] == 'debian-13'
         assert ('placement_group' in body and body['placement_group']) == ('-manager-' in body['name'])
@@ -148,14 +148,16 @@ def test_provision_three_managers_and_two_workers(api, run):
     assert esp['source_ips'] == cidrs
     managers = firewall(api, 'managers')
     assert [(r['protocol'], r['port'], r['source_ips']) for r in managers['rules']] == [('tcp', '2377', cidrs)]
-    # the label selectors
+    # the label selectors: the cluster's, on both firewalls
     applied = [r for r in requests if r['path'].endswith('/actions/apply_to_resources')]
     selectors = sorted(a['label_selector']['selector'] for r in applied for a in r['body']['apply_to'] if a['type'] == 'label_selector')
-    assert selectors == [SELECTOR, SELECTOR + ',ironclad.swarm/role=manager']
-    # what applies to each server: nodes everywhere, managers on managers only
+    assert selectors == [SELECTOR, SELECTOR]
+    assert not [r for r in requests if r['path'].endswith('/actions/remove_from_resources')]
+    # what applies to each server: both firewalls, on workers as on managers
+    assert {n.split('-')[1] for n in servers(api)} == {'manager', 'worker'}
     for name, server in servers(api).items():
         got = sorted(f['id'] for f in server['public_net']['firewalls'])
-        assert got == sorted([ids['acme-nodes']] + ([ids['acme-managers']] if '-manager-' in name else [])), name
+        assert got == sorted([ids['acme-nodes'], ids['acme-managers']]), name
         assert 'datacenter' not in server
     group = api.state()['placement_groups'][0]
     assert group['type'] == 'spread'
@@ -173,6 +175,46 @@ def test_second_run_changes_nothing(api, run):
 
 def client(api):
     return Client(token=api.token, api_endpoint=api.url, poll_interval=0.01)
+
+
+def by_selector(selector):
+    return FirewallResource(type='label_selector', label_selector=FirewallResourceLabelSelector(selector=selector))
+
+
+def selectors_of(fw):
+    return sorted(a['label_selector']['selector'] for a in fw['applied_to'] if a['type'] == 'label_selector')
+
+
+OLD_SELECTOR = SELECTOR + ',ironclad.swarm/role=manager'
+FOREIGN_SELECTOR = SELECTOR + ',team=web'
+
+
+def test_an_old_cluster_gets_2377_on_its_workers_and_a_foreign_selector_stays(api, run):
+    """A cluster made before TCP 2377 was admitted on every server: acme-managers applied to the managers at their
+    creation and by the selector ...,ironclad.swarm/role=manager, and not to the workers. Someone also applied it by a
+    selector of their own. One run applies it by the cluster's selector, then takes off the old selector and only that
+    one; the next test's run (other people's firewalls and labels) is the re-run after it, and changes nothing."""
+    hc = client(api)
+    fw = hc.firewalls.get_by_name('acme-managers')
+    live = servers(api)
+    workers = [FirewallResource(type='server', server=hc.servers.get_by_id(live[n]['id'])) for n in live if '-worker-' in n]
+    hc.firewalls.remove_from_resources(fw, [by_selector(SELECTOR)] + workers)
+    hc.firewalls.apply_to_resources(fw, [by_selector(OLD_SELECTOR), by_selector(FOREIGN_SELECTOR)])
+    for name, server in servers(api).items():
+        assert (fw.id in [f['id'] for f in server['public_net']['firewalls']]) == ('-manager-' in name), name
+    api.clear_requests()
+    result = run('hcloud_provision.yml', decl())
+    assert result.rc == 0, result.out[-4000:]
+    requests = [r for r in api.requests() if r['method'] != 'GET']
+    assert [(r['method'], r['path']) for r in requests] == [
+        ('POST', '/v1/firewalls/%d/actions/apply_to_resources' % fw.id),
+        ('POST', '/v1/firewalls/%d/actions/remove_from_resources' % fw.id),
+    ]
+    assert requests[0]['body']['apply_to'] == [{'type': 'label_selector', 'label_selector': {'selector': SELECTOR}}]
+    assert requests[1]['body']['remove_from'] == [{'type': 'label_selector', 'label_selector': {'selector': OLD_SELECTOR}}]
+    assert selectors_of(firewall(api, 'managers')) == sorted([SELECTOR, FOREIGN_SELECTOR])
+    for name, server in servers(api).items():
+        assert fw.id in [f['id'] for f in server['public_net']['firewalls']], name
 
 
 def test_firewalls_and_labels_of_others_are_left_alone(api, run):
@@ -198,7 +240,10 @@ def test_firewalls_and_labels_of_others_are_left_alone(api, run):
     assert writes(api.requests()) == []
     after = {s['name']: sorted(f['id'] for f in s['public_net']['firewalls']) for s in api.state()['servers']}
     assert after == before
-    assert len(after['acme-worker-1']) == 3 and len(after['acme-manager-1']) == 3
+    # acme-nodes, acme-managers, ops-by-selector and (worker-1) ops-direct
+    assert len(after['acme-worker-1']) == 4 and len(after['acme-manager-1']) == 3
+    # the migrated cluster (the test before) stays migrated, and the foreign selector on acme-managers stays
+    assert selectors_of(firewall(api, 'managers')) == sorted([SELECTOR, FOREIGN_SELECTOR])
     assert servers(api)['acme-worker-1']['labels']['team'] == 'web'
     assert firewall(api, 'nodes')['labels']['owner'] == 'ops'
     assert api.state()['placement_groups'][0]['labels']['owner'] == 'ops'

@@ -122,9 +122,9 @@ def test_a_hundred_and_fifty_nodes_spread_over_two_peer_firewalls():
     assert [len(h) for h in held] == [124, 26]
     assert sorted(held[0] + held[1]) == sorted(plan['peers']) and len(plan['peers']) == 150
     assert [c for r in plan['firewalls']['managers']['rules'] for c in r['source_ips']] == plan['peers']
-    managers = [s for s in plan['servers'] if s['role'] == 'manager']
-    assert all(s['firewalls'] == ['prod-nodes', 'prod-peers-2', 'prod-managers'] for s in managers)
-    assert all(s['firewalls'] == ['prod-nodes', 'prod-peers-2'] for s in plan['servers'] if s['role'] == 'worker')
+    # every server, worker or manager, carries every firewall: TCP 2377 is admitted on workers too (a hand promotion)
+    assert all(s['firewalls'] == ['prod-nodes', 'prod-peers-2', 'prod-managers'] for s in plan['servers'])
+    assert {s['role'] for s in plan['servers']} == {'manager', 'worker'}
     # a new server (the highest ID) joins the last firewall: no address moves
     grown = hcloud_plan(servers + [server('prod-worker-148', '10.9.9.9', id=999)], decl(managers=3, workers=148))
     assert grown['firewalls']['nodes']['rules'] == plan['firewalls']['nodes']['rules']
@@ -158,8 +158,9 @@ def test_a_new_cluster_creates_every_server_and_fences_ssh_only():
     assert plan['firewalls']['managers']['rules'] == []
     managers = [s for s in plan['servers'] if s['role'] == 'manager']
     assert all(s['firewalls'] == ['prod-nodes', 'prod-managers'] and s['placement_group'] == 'prod-managers' for s in managers)
+    # a worker is created behind the 2377 firewall too, so a promotion by hand keeps quorum
     workers = [s for s in plan['servers'] if s['role'] == 'worker']
-    assert all(s['firewalls'] == ['prod-nodes'] and s['placement_group'] is None for s in workers)
+    assert all(s['firewalls'] == ['prod-nodes', 'prod-managers'] and s['placement_group'] is None for s in workers)
     assert plan['servers'][0]['labels'] == {'ironclad.swarm/cluster': 'prod', 'ironclad.swarm/role': 'manager'}
 
 
@@ -176,8 +177,23 @@ def test_rules_admit_exactly_the_sorted_node_addresses():
     assert plan['firewalls']['managers']['rules'] == [
         {'direction': 'in', 'protocol': 'tcp', 'port': '2377', 'source_ips': want, 'destination_ips': [],
          'description': 'swarm control plane from the nodes'}]
-    assert plan['firewalls']['managers']['selector'] == 'ironclad.swarm/cluster=prod,ironclad.swarm/role=manager'
+    # every firewall by the cluster's selector; the manager-only one of earlier releases is to be taken off, nothing else
+    assert [f['selector'] for f in plan['firewall_list']] == ['ironclad.swarm/cluster=prod'] * 2
+    assert plan['firewalls']['managers']['retired_selectors'] == ['ironclad.swarm/cluster=prod,ironclad.swarm/role=manager']
+    assert plan['firewalls']['nodes']['retired_selectors'] == []
     assert plan['create'] == []
+
+
+def test_workers_count_the_2377_firewall_against_hetzners_five():
+    # two extra firewalls leave room for 2 peer firewalls: 124 + 125 nodes, and every server then carries 5
+    plan = hcloud_plan([], decl(managers=3, workers=246, extra_firewalls=['a', 'b']))
+    assert plan['errors'] == []
+    for node in plan['servers']:
+        assert node['firewalls'] == ['prod-nodes', 'prod-peers-2', 'prod-managers', 'a', 'b'], node['name']
+    errors = hcloud_validate(decl(managers=3, workers=247, extra_firewalls=['a', 'b']))
+    assert any('at most 249' in e and 'every server, worker or manager, holds at most 5 firewalls' in e for e in errors), errors
+    errors = hcloud_validate(decl(extra_firewalls=['a', 'b', 'c', 'd']))
+    assert any(e.startswith('every server would carry 6 Cloud Firewalls') for e in errors), errors
 
 
 def test_ipv6_peers_are_the_first_address_of_each_64():
