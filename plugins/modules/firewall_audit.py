@@ -128,6 +128,8 @@ seealso:
 """
 
 EXAMPLES = r"""
+# On its own, outside the audit role (which makes the same checks through ipsec_audit's firewall option):
+# the fence alone, right after a change of the rules, without the IPsec audit and its report.
 - name: Audit the fence with the peers the table holds
   ironclad.swarm.firewall_audit:
   register: fence
@@ -142,6 +144,13 @@ EXAMPLES = r"""
 - name: Show what was found
   ansible.builtin.debug:
     msg: "{{ fence.findings | map(attribute='reason') | list }}"
+
+- name: Judge a firewall the collection did not write (no inet ironclad_swarm table expected)
+  ironclad.swarm.firewall_audit:
+    peers: "{{ (groups['swarm_managers'] + groups['swarm_workers']) | map('extract', hostvars, 'ansible_host') | list }}"
+    node_address: "{{ ansible_host }}"
+    expect_table: false
+    fail_on: high
 """
 
 RETURN = r"""
