@@ -20,6 +20,8 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence import flows
+
 # Hetzner Cloud limits (docs.hetzner.cloud, Firewalls; Placement Groups).
 MAX_RULES = 50                 # rules per firewall
 MAX_EFFECTIVE_RULES = 500      # per firewall: here counted as one per (rule, source CIDR)
@@ -192,18 +194,17 @@ def _split(sources):
     return [sources[i:i + MAX_SOURCES] for i in range(0, len(sources), MAX_SOURCES)] or [[]]
 
 
-def _swarm_rules(sources, port):
-    """The four swarm rules of CLUSTER-nodes and CLUSTER-peers-N for these sources, each split at 100 sources."""
+def _swarm_rules(sources, port, listen=flows.EVERY_NODE):
+    """The rules of the swarm's flows (module_utils/fence/flows.py) that the nodes listening so need, for these
+    sources: every node's (TCP and UDP 7946, the data path, ESP) in CLUSTER-nodes and CLUSTER-peers-N, the
+    managers' (TCP 2377) in CLUSTER-managers; each rule split at 100 sources."""
     rules = []
     if not sources:
         return rules
-    for protocol, rule_port, description in (
-            ('tcp', '7946', 'swarm gossip (tcp) between the nodes'),
-            ('udp', '7946', 'swarm gossip (udp) between the nodes'),
-            ('udp', port, 'overlay data path (vxlan) between the nodes'),
-            ('esp', None, 'ipsec esp of encrypted overlays between the nodes')):
+    for flow in flows.hcloud_flows(listen):
+        rule_port = flow.port_for(port)
         for part in _split(sources):
-            rules.append(_rule(protocol, rule_port, part, description))
+            rules.append(_rule(flow.protocol, None if rule_port is None else str(rule_port), part, flow.hcloud))
     return rules
 
 
@@ -213,10 +214,11 @@ def _fixed_rules(decl, errors):
 
 
 def _fits(nodes, per_node, budget_effective, budget_rules):
-    """Whether `nodes` peers' four swarm rules fit in the given effective-rule and rule budgets."""
+    """Whether `nodes` peers' swarm rules (one per flow every node listens on) fit in the given budgets."""
     sources = nodes * per_node
     parts = -(-sources // MAX_SOURCES) if sources else 0
-    return 4 * sources <= budget_effective and 4 * parts <= budget_rules
+    count = len(flows.hcloud_flows(flows.EVERY_NODE))
+    return count * sources <= budget_effective and count * parts <= budget_rules
 
 
 def _capacity(per_node, budget_effective, budget_rules):
@@ -240,8 +242,9 @@ def peer_capacity(decl, errors=None):
     rest = _capacity(per_node, MAX_EFFECTIVE_RULES, MAX_RULES)
     extra = _cfg(decl, 'extra_firewalls', [])
     allowed = MAX_FIREWALLS_PER_SERVER - 1 - (len(extra) if isinstance(extra, (list, tuple)) else 0)
-    # CLUSTER-managers: one 2377 rule per 100 sources
-    managers_limit = min(MAX_EFFECTIVE_RULES, MAX_RULES * MAX_SOURCES) // per_node
+    # CLUSTER-managers: one rule per 100 sources for each flow the managers listen on (TCP 2377)
+    per_flow = len(flows.hcloud_flows(flows.MANAGERS)) or 1
+    managers_limit = min(MAX_EFFECTIVE_RULES // per_flow, MAX_RULES // per_flow * MAX_SOURCES) // per_node
     limit = min(managers_limit, first + max(0, allowed - 1) * rest) if allowed >= 1 else 0
     return first, rest, allowed, limit
 
@@ -263,7 +266,7 @@ def _firewalls(decl, peer_groups, node_count, errors):
     so that a new server joins the last firewall and no address moves). node_count: the nodes the
     firewalls must have room for (the declared and the existing servers), which sets how many exist."""
     cluster = _cfg(decl, 'cluster_name', '')
-    port = str(_cfg(decl, 'data_path_port', 4789))
+    port = str(_cfg(decl, 'data_path_port', flows.DEFAULT_DATA_PATH_PORT))
     first, rest, _allowed, _limit = peer_capacity(decl, [])
     count = _peer_firewall_count(max(node_count, len(peer_groups)), first, rest)
     chunks = [peer_groups[:first]] + [peer_groups[first + i * rest: first + (i + 1) * rest] for i in range(count - 1)]
@@ -282,7 +285,7 @@ def _firewalls(decl, peer_groups, node_count, errors):
         result.append({'name': name, 'key': 'nodes' if index == 0 else 'peers-%d' % (index + 1), 'labels': labels,
                        'rules': rules, 'selector': selector, 'retired_selectors': []})
     everyone = _sorted_cidrs([net for node in peer_groups for net in node])
-    managers = [_rule('tcp', '2377', part, 'swarm control plane from the nodes') for part in _split(everyone)] if everyone else []
+    managers = _swarm_rules(everyone, port, flows.MANAGERS)
     # Named for what listens on 2377, applied to every server: a worker promoted by hand must be reachable at once.
     result.append({'name': '%s-managers' % cluster, 'key': 'managers', 'labels': labels, 'rules': managers,
                    'selector': selector, 'retired_selectors': [RETIRED_MANAGER_SELECTOR % cluster]})
@@ -379,10 +382,9 @@ def hcloud_validate(decl):
     errors = []
     nodes = _declared(decl, errors)
     _firewall_count_check(decl, errors)
-    port = _cfg(decl, 'data_path_port', 4789)
-    if isinstance(port, bool) or not str(port).isdigit() or not 1024 <= int(port) <= 49151:
-        errors.append('hcloud_data_path_port must be a UDP port from 1024 to 49151 (the cluster role\'s '
-                      'cluster_data_path_port), got %r' % (port,))
+    problem = flows.data_path_port_error(_cfg(decl, 'data_path_port', flows.DEFAULT_DATA_PATH_PORT))
+    if problem:
+        errors.append('hcloud_data_path_port (the cluster role\'s cluster_data_path_port): %s' % problem)
     else:
         _node_limit_check(decl, len(nodes), errors)
         _firewalls(decl, _placeholder_peers(len(nodes), _cfg(decl, 'firewall_ipv6_peers', False)), len(nodes), errors)

@@ -20,9 +20,9 @@ description:
     uses), and answers for each swarm port and protocol two questions, by walking every base
     chain on the prerouting and input hooks as the kernel would - "is a new packet from peer P
     accepted?" and "is one from a non-peer address accepted?".
-  - Reports findings, each with an id, a severity, the node and a reason in plain words - ESP,
-    7946, the data-path port or 2377 blocked between peers; the data-path port, 2377 or 7946 open
-    to non-peers; Docker's drop of unencrypted VXLAN missing for an encrypted network or shadowed
+  - Reports findings, each with an id, a severity, the node and a reason in plain words - a swarm flow
+    blocked between peers or open to non-peers (the table of flows in docs/firewall.md names each flow's
+    findings); Docker's drop of unencrypted VXLAN missing for an encrypted network or shadowed
     by an earlier accept; the C(inet ironclad_swarm) table missing or edited by hand.
   - Reads Docker's per-network rules as Docker 20.10 writes them (C(-m u32)) and as Docker 26 and later write
     them (C(-m bpf --bytecode), a classic-BPF program); both are run over the imagined packet's bytes, so the
@@ -128,6 +128,8 @@ seealso:
 """
 
 EXAMPLES = r"""
+# On its own, outside the audit role (which makes the same checks through ipsec_audit's firewall option):
+# the fence alone, right after a change of the rules, without the IPsec audit and its report.
 - name: Audit the fence with the peers the table holds
   ironclad.swarm.firewall_audit:
   register: fence
@@ -142,6 +144,13 @@ EXAMPLES = r"""
 - name: Show what was found
   ansible.builtin.debug:
     msg: "{{ fence.findings | map(attribute='reason') | list }}"
+
+- name: Judge a firewall the collection did not write (no inet ironclad_swarm table expected)
+  ironclad.swarm.firewall_audit:
+    peers: "{{ (groups['swarm_managers'] + groups['swarm_workers']) | map('extract', hostvars, 'ansible_host') | list }}"
+    node_address: "{{ ansible_host }}"
+    expect_table: false
+    fail_on: high
 """
 
 RETURN = r"""
@@ -201,8 +210,8 @@ checks:
       type: str
     flow:
       description:
-        - For a check from a peer, the swarm flow asked about (V(esp), V(data_path), V(gossip_tcp), V(gossip_udp),
-          V(control)); V(null) for the other checks. The audit report matches checks to peers on C(flow) and C(peer).
+        - For a check from a peer, the swarm flow asked about, by its name in the table of flows of docs/firewall.md
+          (such as V(esp) or V(data_path)); V(null) for the other checks. The audit report matches checks to peers on C(flow) and C(peer).
       type: str
     peer:
       description: For a check from a peer, the peer's address; V(null) for the other checks.

@@ -86,6 +86,19 @@ seealso:
 """
 
 EXAMPLES = r"""
+# On its own, outside the engine role (which does the same through engine_host): hosts whose Docker is
+# installed by other means, or a check of the kernels before anything is built.
+- name: Ask each host's kernel whether it can carry encrypted overlays, changing nothing
+  ironclad.swarm.kernel_modules:
+    names: [vxlan, xfrm_user, esp4, xt_u32|xt_bpf]
+    state: query
+  register: kernel_check
+
+- name: List the hosts that could not encrypt overlay traffic
+  ansible.builtin.debug:
+    msg: "{{ inventory_hostname }} lacks {{ kernel_check.missing | join(', ') }}"
+  when: kernel_check.missing | length > 0
+
 - name: Load and persist what an encrypted overlay and service VIPs need
   ironclad.swarm.kernel_modules:
     names:

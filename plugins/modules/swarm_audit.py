@@ -42,6 +42,8 @@ seealso:
 """
 
 EXAMPLES = r"""
+# On its own, outside the audit role (which reads the same through ipsec_audit's swarm_view option): the
+# swarm as data for checks of your own. The module judges nothing.
 - name: Read the swarm from the first manager
   ironclad.swarm.swarm_audit:
   register: swarm
@@ -51,6 +53,14 @@ EXAMPLES = r"""
 - name: List the plain overlay networks that carry traffic between nodes
   ansible.builtin.debug:
     msg: "{{ swarm.view.networks | rejectattr('encrypted') | selectattr('nodes', 'length') | map(attribute='name') }}"
+
+- name: Stop when a manager is unreachable or the swarm has no leader
+  ansible.builtin.assert:
+    that:
+      - swarm.error is none
+      - swarm.view.nodes | selectattr('raft_member') | rejectattr('reachability', 'eq', 'reachable') | list | length == 0
+    fail_msg: "{{ swarm.error or 'a manager is not reachable' }}"
+  run_once: true
 """
 
 RETURN = r"""
@@ -89,7 +99,7 @@ view:
       description: The swarm's data-path (VXLAN) port.
       type: int
     nodes:
-      description: One item per member, with C(id), C(hostname), C(role), C(availability), C(state), C(address),
+      description: One item per member, with C(id), C(hostname), C(role), C(availability), C(state), C(address), C(raft_member),
         C(engine_version), C(leader), C(reachability) and C(manager_addr).
       type: list
       elements: dict

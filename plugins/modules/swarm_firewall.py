@@ -17,9 +17,10 @@ version_added: 0.1.0
 description:
   - Manages one nftables table, C(inet ironclad_swarm), and never touches any other table
     (Docker's iptables-nft tables, ufw, your own).
-  - From the addresses in O(peers) it admits TCP and UDP 7946 (gossip), UDP O(data_path_port)
-    (VXLAN), IP protocol 50 (ESP, which encrypted overlays need) and TCP 2377 (the control
-    plane). The same ports and ESP are dropped from everyone else.
+  - From the addresses in O(peers) it admits every flow the swarm needs between its nodes - gossip, the
+    VXLAN of O(data_path_port), ESP (IP protocol 50, which encrypted overlays need) and the control plane -
+    and drops the same flows from everyone else. The table of flows in docs/firewall.md lists each one's
+    protocol and port; the module builds its rules from the same table.
   - TCP 2377 is admitted from peers on every node, workers included. Only a manager listens on
     it, and a worker promoted by hand (C(docker node promote)) must be reachable by the other
     managers at once, before anything re-runs this module, or the swarm loses quorum.

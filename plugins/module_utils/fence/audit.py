@@ -43,9 +43,8 @@ from ansible_collections.ironclad.swarm.plugins.module_utils.fence.nftio import 
     table_objects,
     table_objects_from_batch,
 )
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence import flows
 from ansible_collections.ironclad.swarm.plugins.module_utils.fence.spec import (
-    CONTROL_PORT,
-    GOSSIP_PORT,
     SET_MANAGERS4,
     SET_MANAGERS6,
     SET_PEERS4,
@@ -242,64 +241,47 @@ class Audit(object):
         return None
 
     def peer_checks(self):
-        swarm = [
-            ('esp_blocked', 'esp', 'ESP (IP protocol 50)', 'esp', None, True,
-             'encrypted overlay networks carry no traffic between them'),
-            ('gossip_blocked', 'gossip_tcp', 'TCP 7946', 'tcp', GOSSIP_PORT, False, 'gossip between nodes fails'),
-            ('gossip_blocked', 'gossip_udp', 'UDP 7946', 'udp', GOSSIP_PORT, False, 'gossip between nodes fails'),
-            ('data_path_blocked', 'data_path', 'UDP %d (VXLAN out of IPsec)' % self.port, 'udp', self.port, True,
-             'overlay networks carry no traffic between them'),
-        ]
-        # TCP 2377 on every node: a worker does not listen on it, but once promoted (by hand, or by site.yml
-        # before the fence follows) the other managers must reach it at once, or the swarm loses quorum.
-        swarm.append(('control_blocked', 'control', 'TCP 2377', 'tcp', CONTROL_PORT, False,
-                      'nodes cannot join or reach this manager' if self.manager else
-                      'nothing listens there on a worker, but promoting this node would cut it off from the other '
-                      'managers and can cost the swarm its quorum'))
-        for fid, flow, what, proto, port, ipsec, effect in swarm:
+        """Every flow of flows.py from each peer: accepted, or its finding (for the node this one is)."""
+        for flow in flows.FLOWS:
+            what = flow.peer_label.format(label=flow.label_for(self.port))
             blocked, unsure = [], []
             decided = None
             for net in self.peers:
                 source = _first_host(net)
                 if source == self.node_address:
                     continue
-                packet = Packet(source, self.daddr_for(source), proto, port, ipsec=ipsec)
-                verdict = self.ask('%s from peer %s' % (what, source), packet, 'accept', flow, str(source))
+                packet = Packet(source, self.daddr_for(source), flow.protocol, flow.port_for(self.port), ipsec=flow.ipsec)
+                verdict = self.ask('%s from peer %s' % (what, source), packet, 'accept', flow.key, str(source))
                 if verdict.accepted is False:
                     blocked.append(str(source))
                     decided = decided or verdict
                 elif verdict.accepted is None:
                     unsure.append((str(source), verdict))
             if blocked:
-                severity = 'medium' if flow == 'control' and not self.manager else 'high'
-                self.find(fid, severity, '%s from peer(s) %s is dropped by %s: %s.' % (
+                finding = flow.blocked_finding(self.manager)
+                self.find(finding.id, finding.severity, '%s from peer(s) %s is dropped by %s: %s.' % (
                     what, ', '.join(blocked[:10]) + (' and %d more' % (len(blocked) - 10) if len(blocked) > 10 else ''),
-                    decided.where, effect), decided.rule_text, peers=blocked)
+                    decided.where, finding.effect), decided.rule_text, peers=blocked)
             for source, verdict in unsure[:1]:
                 self.find('undecidable', 'low', '%s from peer %s: cannot tell whether it is accepted; rules that '
                           'could not be evaluated: %s.' % (what, source, '; '.join(verdict.doubts)))
 
     def non_peer_checks(self):
-        exposed = [
-            ('data_path_open', 'high', 'UDP %d (VXLAN)' % self.port, 'udp', self.port,
-             'anyone can inject packets into unencrypted overlay networks'),
-            ('gossip_open', 'medium', 'TCP 7946', 'tcp', GOSSIP_PORT, 'anyone can talk to the gossip layer'),
-            ('gossip_open', 'medium', 'UDP 7946', 'udp', GOSSIP_PORT, 'anyone can talk to the gossip layer'),
-            ('esp_open', 'low', 'ESP (IP protocol 50)', 'esp', None, 'the kernel still drops ESP without a matching SA'),
-        ]
-        if self.manager:
-            exposed.insert(1, ('control_open', 'high', 'TCP 2377', 'tcp', CONTROL_PORT,
-                               'the swarm control API is reachable from the internet (join attempts, TLS attacks)'))
+        """Every flow of flows.py that this node listens on, from each non-peer: dropped, or its finding."""
+        exposed = [(flow, flow.exposed_finding(self.manager)) for flow in flows.open_checks_order()]
         families = set(n.version for n in self.peers) or set([4])
         for source in self.non_peers:
             if source.version not in families or _in_any(source, self.peers):
                 continue
-            for fid, severity, what, proto, port, effect in exposed:
-                packet = Packet(source, self.daddr_for(source), proto, port)
+            for flow, finding in exposed:
+                if finding is None:
+                    continue
+                what = flow.open_label.format(label=flow.label_for(self.port))
+                packet = Packet(source, self.daddr_for(source), flow.protocol, flow.port_for(self.port))
                 verdict = self.ask('%s from non-peer %s' % (what, source), packet, 'drop')
                 if verdict.accepted is True:
-                    self.find(fid, severity, '%s from non-peer %s is accepted (%s: %s): %s.' % (
-                        what, source, verdict.where, verdict.rule_text, effect), verdict.rule_text)
+                    self.find(finding.id, finding.severity, '%s from non-peer %s is accepted (%s: %s): %s.' % (
+                        what, source, verdict.where, verdict.rule_text, finding.effect), verdict.rule_text)
                 elif verdict.accepted is None:
                     self.find('undecidable', 'low', '%s from non-peer %s: cannot tell whether it is dropped; rules '
                               'that could not be evaluated: %s.' % (what, source, '; '.join(verdict.doubts)))
@@ -473,9 +455,9 @@ class FirewallAuditModule(object):
                 node_address = ipaddress.ip_address(p['node_address'])
             except ValueError:
                 self.module.fail_json(msg="node_address: '%s' is not an IP address" % p['node_address'], field='node_address')
-        if not 1024 <= p['data_path_port'] <= 49151:
-            self.module.fail_json(msg='data_path_port: %d is out of range: use 1024 to 49151' % p['data_path_port'],
-                                  field='data_path_port')
+        problem = flows.data_path_port_error(p['data_path_port'])
+        if problem:
+            self.module.fail_json(msg='data_path_port: %s' % problem, field='data_path_port')
 
         objects = parse_ruleset(self.run_tool(['nft', '-j', 'list', 'ruleset']))
         live = table_objects(objects)

@@ -10,7 +10,8 @@
 
 Validated input (FenceSpec, from build_spec, raising FieldError naming the option at fault) and the
 objects of the table as `nft -j list table inet ironclad_swarm` lists them (desired_objects), with
-the names, ports and priorities the other fence helpers share. Pure functions over Python data.
+the names and priorities the other fence helpers share; the swarm's ports come from flows.py's table. Pure
+functions over Python data.
 The rest of the fence: nftio.py (nft's JSON in and out, the canonical form and the diff),
 cleartext.py (the per-network rules learned from Docker), boot_unit.py (the unit that loads the
 table at boot) and evaluate.py (would a packet be accepted?).
@@ -22,6 +23,7 @@ __metaclass__ = type
 
 import ipaddress
 
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence import flows
 
 TABLE_FAMILY = 'inet'
 TABLE_NAME = 'ironclad_swarm'
@@ -49,9 +51,6 @@ VNI_PAYLOAD = {'payload': {'base': 'th', 'offset': 96, 'len': 24}}   # VXLAN id:
 # carry IPsec (`rt ipsec exists`). Measured on the VM lab: the same drop at -160 dropped every encrypted packet.
 OUTPUT_PRIORITY = 0
 
-CONTROL_PORT = 2377
-GOSSIP_PORT = 7946
-DEFAULT_DATA_PATH_PORT = 4789
 DEFAULT_PRIORITY = -10
 
 PROTOCOLS = ('tcp', 'udp')
@@ -168,10 +167,12 @@ def build_spec(params):
     peers4 = minimal_networks(peers4 + managers4)
     peers6 = minimal_networks(peers6 + managers6)
     ssh_ports = sorted(set(check_port(p, 'ssh_ports[%d]' % i) for i, p in enumerate(params.get('ssh_ports') or [])))
-    data_path_port = check_port(params.get('data_path_port', DEFAULT_DATA_PATH_PORT), 'data_path_port', 1024, 49151)
-    if data_path_port in (CONTROL_PORT, GOSSIP_PORT):
-        raise FieldError('data_path_port', '%d is a swarm port itself; keep the default 4789' % data_path_port)
-    swarm_ports = set([CONTROL_PORT, GOSSIP_PORT, data_path_port])
+    data_path_port = check_port(params.get('data_path_port', flows.DEFAULT_DATA_PATH_PORT), 'data_path_port',
+                                *flows.DATA_PATH_PORT_RANGE)
+    problem = flows.data_path_port_error(data_path_port)
+    if problem:
+        raise FieldError('data_path_port', problem)
+    swarm_ports = set(flows.swarm_ports(data_path_port))
     for port in ssh_ports:
         if port in swarm_ports:
             raise FieldError('ssh_ports', '%d is a swarm port; SSH must listen on another one' % port)
@@ -227,6 +228,13 @@ ACCEPT = {'accept': None}
 DROP = {'drop': None}
 
 
+def _flow_match(protocol, ports):
+    """The match of one of flows.nft_rules' rules: the destination ports, or the protocol alone (ESP)."""
+    if not ports:
+        return _match(_meta('l4proto'), protocol)
+    return _match(_payload(protocol, 'dport'), _ports(ports))
+
+
 def _rule(chain, exprs, comment=None):
     rule = {'family': TABLE_FAMILY, 'table': TABLE_NAME, 'chain': chain, 'expr': exprs}
     if comment:
@@ -265,9 +273,9 @@ def desired_objects(spec):
         rules.append(_rule(INPUT_CHAIN, [_match(_payload('tcp', 'dport'), _ports(spec.ssh_ports)), ACCEPT]))
     rules.append(_rule(INPUT_CHAIN, [_match(_payload('ip', 'saddr'), '@' + SET_PEERS4), {'jump': {'target': PEER_CHAIN}}]))
     rules.append(_rule(INPUT_CHAIN, [_match(_payload('ip6', 'saddr'), '@' + SET_PEERS6), {'jump': {'target': PEER_CHAIN}}]))
-    rules.append(_rule(INPUT_CHAIN, [_match(_payload('tcp', 'dport'), _ports([CONTROL_PORT, GOSSIP_PORT])), COUNTER, DROP]))
-    rules.append(_rule(INPUT_CHAIN, [_match(_payload('udp', 'dport'), _ports([GOSSIP_PORT, dport])), COUNTER, DROP]))
-    rules.append(_rule(INPUT_CHAIN, [_match(_meta('l4proto'), 'esp'), COUNTER, DROP]))
+    # Whoever is not a peer: every swarm flow dropped (flows.py).
+    for protocol, ports in flows.nft_rules('drop', dport):
+        rules.append(_rule(INPUT_CHAIN, [_flow_match(protocol, ports), COUNTER, DROP]))
     if spec.input_policy == 'drop':
         if spec.allow_icmp:
             rules.append(_rule(INPUT_CHAIN, [_match(_meta('l4proto'), {'set': ['icmp', 'ipv6-icmp']}), ACCEPT]))
@@ -280,11 +288,9 @@ def desired_objects(spec):
             rules.append(_rule(INPUT_CHAIN, [_match(_payload('icmpv6', 'type'), {'set': [
                 'nd-router-advert', 'nd-neighbor-solicit', 'nd-neighbor-advert']}), ACCEPT]))
 
-    rules.append(_rule(PEER_CHAIN, [_match(_meta('l4proto'), 'esp'), COUNTER, ACCEPT]))
-    rules.append(_rule(PEER_CHAIN, [_match(_payload('udp', 'dport'), _ports([GOSSIP_PORT, dport])), COUNTER, ACCEPT]))
-    rules.append(_rule(PEER_CHAIN, [_match(_payload('tcp', 'dport'), GOSSIP_PORT), COUNTER, ACCEPT]))
-    # The control port from peers on every node, not only on the managers of the inventory: only a manager
+    # A peer: every swarm flow admitted on every node, the control port included (flows.py): only a manager
     # listens on it, and a node promoted by hand (docker node promote) must be reachable by the other managers
     # before anything re-runs this module, or the swarm loses quorum (docs/firewall.md, "TCP 2377").
-    rules.append(_rule(PEER_CHAIN, [_match(_payload('tcp', 'dport'), CONTROL_PORT), COUNTER, ACCEPT]))
+    for protocol, ports in flows.nft_rules('accept', dport):
+        rules.append(_rule(PEER_CHAIN, [_flow_match(protocol, ports), COUNTER, ACCEPT]))
     return objs + rules
