@@ -46,7 +46,7 @@ export PY_COLORS := $(if $(CI),0,1)
 
 LAB_ARGS ?=
 
-.PHONY: help python venv collection host images lab lab-down lint sanity unit molecule test test-vm test-hcloud bench bench-compare bench-firewall bench-audit bench-scale bench-agent bench-vm soak clean
+.PHONY: help python venv collection host images lab lab-down lint sanity unit molecule test test-vm test-vm-rolling test-hcloud bench bench-compare bench-firewall bench-audit bench-scale bench-agent bench-vm soak clean
 
 help:
 	@echo "make lab       start the local lab (1 manager + 2 workers, Debian SUITE=$(SUITE)) and build the swarm on it"
@@ -54,6 +54,7 @@ help:
 	@echo "make test      lint + sanity + unit + molecule ($(MATRIX)) + the VM scenario (encryption, $(SUITE))"
 	@echo "make molecule-SCENARIO-SUITE  one container scenario on one suite, e.g. make molecule-default-forky"
 	@echo "make test-hcloud  the Hetzner Cloud playbooks against the stand-in API, then end to end on a lab"
+	@echo "make test-vm-rolling  the VM scenario with the rolling reboot of the VMs at the end (by hand)"
 	@echo "make test-vm   the QEMU VM scenario alone: ESP on the wire, audit (SUITE=$(SUITE); root, ~13 min)"
 	@echo "make bench     converge / re-run / floor timings on the lab, then site.yml vs the community.docker baseline"
 	@echo "make bench-compare  only site.yml vs the community.docker baseline (converge, whole site, same scope)"
@@ -157,6 +158,11 @@ test-hcloud: venv collection images
 test-vm: venv collection
 	tests/vm/host-setup.sh
 	VM_SUITE=$(SUITE) $(BIN)/molecule test -s encryption
+
+# The same, with the rolling reboot of the VMs at the end (playbooks/rolling.yml, rolling_reboot=always); by hand.
+test-vm-rolling: venv collection
+	tests/vm/host-setup.sh
+	VM_ROLLING=1 VM_SUITE=$(SUITE) $(BIN)/molecule test -s encryption
 
 bench bench-audit: LAB_SUITES = $(SUITE)
 bench: venv collection images

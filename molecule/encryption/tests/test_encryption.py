@@ -444,6 +444,8 @@ def boot_ids(nodes):
     return dict((name, node.check_output("cat /proc/sys/kernel/random/boot_id")) for name, node in nodes.items())
 
 
+@pytest.mark.skipif(os.environ.get("VM_ROLLING") != "1", reason="the VM rolling reboot runs with make test-vm-rolling "
+                    "(VM_ROLLING=1), not in make test: it is not yet proven to fit CI's time on a loaded machine")
 def test_rolling_reboot_keeps_the_encrypted_network_passing(nodes, lab_addr, web, tmp_path):
     """playbooks/rolling.yml with rolling_reboot=always on the VMs (issue 19): the workers vm2 and vm3 are drained,
     really rebooted (ansible.builtin.reboot) and set active one at a time; the sole manager vm1 is skipped and said
@@ -456,15 +458,24 @@ def test_rolling_reboot_keeps_the_encrypted_network_passing(nodes, lab_addr, web
     project, cmd = project_playbook("rolling.yml", ("-e", "rolling_reboot=always", "-e", "rolling_node_checks=%s" % hook,
                                                     "-e", "vmroll_log=%s" % log), ())
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    # The playbook's output goes to a file as it runs (.build/vm-rolling.log), so a run that hangs says where.
+    transcript = os.path.join(project, ".build", "vm-rolling.log")
     start = time.monotonic()
-    result = subprocess.run(cmd, cwd=project, env=env, text=True, capture_output=True, check=False, timeout=2400)
+    with open(transcript, "w") as sink:
+        try:
+            code = subprocess.run(cmd, cwd=project, env=env, text=True, stdout=sink, stderr=subprocess.STDOUT,
+                                  check=False, timeout=2400).returncode
+        except subprocess.TimeoutExpired:
+            code = None
     seconds = time.monotonic() - start
-    out = result.stdout + result.stderr
+    with open(transcript) as source:
+        out = source.read()
+    assert code is not None, "rolling.yml ran past 2400 s; its output so far (%s):\n%s" % (transcript, out[-5000:])
     steps = re.findall(r'"(vm\d: \d+ s[^"]*)"', out)
-    print("rolling reboot of the VMs: %.0f s, rc %d; steps %s" % (seconds, result.returncode, steps))
+    print("rolling reboot of the VMs: %.0f s, rc %d; steps %s" % (seconds, code, steps))
     print("\n".join(re.findall(r'"((?:Rolled|Not rolled|Order)[^"]*)"', out)))
     print(log.read_text() if log.exists() else "no step log")
-    assert result.returncode == 0, out[-5000:]
+    assert code == 0, out[-5000:]
     after = boot_ids(nodes)
     assert after["vm1"] == before["vm1"], "the sole manager must not be rebooted"
     assert after["vm2"] != before["vm2"] and after["vm3"] != before["vm3"], "both workers were rebooted"
