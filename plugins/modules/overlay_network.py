@@ -303,6 +303,8 @@ import json
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.ironclad.swarm.plugins.module_utils.overlay import attachments as overlay_attachments
+from ansible_collections.ironclad.swarm.plugins.module_utils.overlay import network_diff as overlay_diff
 from ansible_collections.ironclad.swarm.plugins.module_utils.overlay import options as overlay_options
 from ansible_collections.ironclad.swarm.plugins.module_utils.common.docker import (
     ENGINE_ARGUMENT_SPEC,
@@ -403,7 +405,7 @@ class OverlayNetworkManager:
         rc, out, err = self.module.run_command(['ip', '-j', 'address', 'show'])
         if rc != 0:
             self.fail("mtu: 'auto' needs 'ip -j address show' (iproute2), which failed: %s" % (err or out).strip())
-        found = overlay_options.interface_for_address(json.loads(out or '[]'), address)
+        found = overlay_attachments.interface_for_address(json.loads(out or '[]'), address)
         if not found:
             self.fail("mtu: 'auto' found no interface holding this manager's swarm address %s; give the "
                       "data-path interface's MTU as an integer." % address)
@@ -421,9 +423,9 @@ class OverlayNetworkManager:
                 self.fail("The name '%s' is taken by a %s network of scope %s (%s), not a swarm overlay network. "
                           "Choose another name, or remove that network first."
                           % (self.name, network.get('Driver'), network.get('Scope'), network.get('Id', '')[:12]))
-        live, stale = overlay_options.newest(matches)
+        live, stale = overlay_diff.newest(matches)
         if self.params['ingress']:
-            current, stale_ingress = overlay_options.newest([n for n in self.engine.networks() if n.get('Ingress')])
+            current, stale_ingress = overlay_diff.newest([n for n in self.engine.networks() if n.get('Ingress')])
             stale.extend(n for n in stale_ingress if n not in stale)
             if current is not None and (live is None or live.get('Id') != current.get('Id')):
                 if live is not None and live not in stale_ingress:
@@ -446,16 +448,16 @@ class OverlayNetworkManager:
 
     def standalone_containers(self, live):
         """Names of the standalone containers attached to the network (with their node)."""
-        names = overlay_options.verbose_container_names(live)
+        names = overlay_attachments.verbose_container_names(live)
         for container in (live.get('Containers') or {}).values():
             address = (container.get('IPv4Address') or '').split('/', 1)[0]
             if address and address not in names:
                 names[address] = container.get('Name')
         found = []
-        for task in overlay_options.attachment_tasks(self.engine.attachment_tasks(), live['Id']):
+        for task in overlay_attachments.attachment_tasks(self.engine.attachment_tasks(), live['Id']):
             container_id = task['Spec']['NetworkAttachmentSpec'].get('ContainerID', '')
             name = None
-            for address in overlay_options.task_addresses(task):
+            for address in overlay_attachments.task_addresses(task):
                 name = name or names.get(address)
             node = self.engine.node_hostname(task.get('NodeID'))
             found.append('%s (on node %s)' % (name or 'container ' + container_id[:12], node))
@@ -468,8 +470,8 @@ class OverlayNetworkManager:
         live = self.find_live()
         mtu = self.resolve_mtu(swarm)
         params = dict(self.params, ipam=self.ipam)
-        wanted = overlay_options.canonical_desired(params, mtu)
-        before = overlay_options.canonical_live(live) if live else None
+        wanted = overlay_diff.canonical_desired(params, mtu)
+        before = overlay_diff.canonical_live(live) if live else None
         if before:
             before['name'] = live.get('Name')
 
@@ -478,7 +480,7 @@ class OverlayNetworkManager:
         if overlaps:
             self.fail(' '.join(overlaps))
 
-        after = overlay_options.merged_after(wanted, before)
+        after = overlay_diff.merged_after(wanted, before)
         after['name'] = self.name
         if live is None:
             self.set_diff(None, after)
@@ -490,7 +492,7 @@ class OverlayNetworkManager:
                       "Remove it (state: absent, or docker network rm %s) and run again.%s"
                       % (self.name, live['Id'], live['Id'], live['Id'][:12],
                          ' ' + IPV6_HINT if live.get('EnableIPv6') else ''))
-        found = overlay_options.differences(wanted, before)
+        found = overlay_diff.differences(wanted, before)
         if live.get('Name') != self.name:
             found.insert(0, ('name', live.get('Name'), self.name))
         self.result['differences'] = [dict(field=field, live=have, declared=want) for field, have, want in found]
@@ -503,7 +505,7 @@ class OverlayNetworkManager:
             self.fail("Network '%s' differs from its declaration in what Docker cannot change in place: %s. "
                       "Set recreate to safe to recreate it (attached services are detached and attached again "
                       "with the same aliases), or change the declaration to match."
-                      % (live.get('Name'), overlay_options.describe_differences(found)))
+                      % (live.get('Name'), overlay_diff.describe_differences(found)))
         self.recreate(live, wanted)
 
     def absent(self):
@@ -512,12 +514,12 @@ class OverlayNetworkManager:
         if live is None:
             return
         services = [service['Spec']['Name']
-                    for service, _entry in overlay_options.service_attachments(self.engine.services(), live)]
+                    for service, _entry in overlay_attachments.service_attachments(self.engine.services(), live)]
         containers = self.standalone_containers(live)
         if services or containers:
             self.fail("Network '%s' is still in use, remove it from these first: %s."
                       % (self.name, ', '.join(['service ' + name for name in services] + containers)))
-        self.set_diff(dict(overlay_options.canonical_live(live), name=live.get('Name')), None)
+        self.set_diff(dict(overlay_diff.canonical_live(live), name=live.get('Name')), None)
         self.result['changed'] = True
         self.actions.append('removed network %s (%s)' % (self.name, live['Id']))
         if not self.check_mode:
@@ -531,7 +533,7 @@ class OverlayNetworkManager:
         if self.check_mode:
             self.set_outcome(wanted)
             return
-        network_id = self.engine.create_network(self.name, overlay_options.create_arguments(wanted))
+        network_id = self.engine.create_network(self.name, overlay_diff.create_arguments(wanted))
         network = self.engine.wait_for_network(network_id, overlay_options.is_allocated, self.params['timeout'])
         if network is not None and not overlay_options.is_allocated(network):
             # Docker accepted the create and the allocator then failed: a network no task can use. It was made
@@ -547,18 +549,18 @@ class OverlayNetworkManager:
                       % (self.name, network_id, self.params['timeout'], network_id, removed,
                          ' ' + IPV6_HINT if any(':' in entry['subnet'] for entry in wanted['ipam'] or []) else ''))
         self.result['network'] = network
-        self.set_outcome(overlay_options.canonical_live(network))
+        self.set_outcome(overlay_diff.canonical_live(network))
         return network_id
 
     def recreate(self, live, wanted):
-        attached = overlay_options.service_attachments(self.engine.services(), live)
+        attached = overlay_attachments.service_attachments(self.engine.services(), live)
         containers = self.standalone_containers(live)
         if containers:
             self.fail("recreate=safe refuses to recreate network '%s': standalone containers are attached and "
                       "Docker cannot re-attach them for you: %s. Stop them or disconnect them "
                       "(docker network disconnect %s CONTAINER), then run again."
                       % (live['Name'], ', '.join(containers), live['Name']))
-        publishing = overlay_options.services_publishing_ingress(self.engine.services()) if live.get('Ingress') else []
+        publishing = overlay_attachments.services_publishing_ingress(self.engine.services()) if live.get('Ingress') else []
         self.result['services'] = sorted(set([service['Spec']['Name'] for service, _entry in attached]
                                              + [service['Spec']['Name'] for service in publishing]))
         self.result['changed'] = True
@@ -569,11 +571,11 @@ class OverlayNetworkManager:
         wait = self.params['wait_timeout']
         try:
             for service, entry in attached:
-                self.update(service, overlay_options.spec_without_network(service['Spec'], live),
+                self.update(service, overlay_attachments.spec_without_network(service['Spec'], live),
                             'detached network %s from service %s%s' % (live['Name'], service['Spec']['Name'],
                                                                        _aliases(entry)))
             for service in publishing:
-                self.update(service, overlay_options.spec_without_ingress_ports(service['Spec']),
+                self.update(service, overlay_attachments.spec_without_ingress_ports(service['Spec']),
                             'unpublished the routing-mesh ports of service %s' % service['Spec']['Name'])
             # Let the rolling updates finish, so that no task is still on the network.
             for service, previous in self.updated:
@@ -597,7 +599,7 @@ class OverlayNetworkManager:
         try:
             for service, entry in attached:
                 current = self.engine.inspect_service(service['ID'])
-                self.update(current, overlay_options.spec_with_network(current['Spec'], entry, network_id),
+                self.update(current, overlay_attachments.spec_with_network(current['Spec'], entry, network_id),
                             'attached network %s to service %s%s' % (self.name, service['Spec']['Name'],
                                                                      _aliases(entry)))
             for service in publishing:

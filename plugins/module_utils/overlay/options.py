@@ -5,17 +5,22 @@
 
 # This module_utils is PRIVATE to the ironclad.swarm collection. Do not import it
 # from outside the collection: its functions and classes may change at any time.
-#
-# Overlay networks as data: validate a declaration, put a declaration and a live
-# network (as `docker network inspect` reports it) into one canonical form, list
-# their differences, and rewrite service specs to detach and re-attach a network.
-# Nothing here talks to an engine, so all of it is tested with recorded outputs.
+
+"""Overlay networks' options and a declared network's rules: what Docker's overlay driver reads and what it refuses.
+
+The option keys and their defaults; whether a network is encrypted (is_encrypted, is_encrypted_overlay), its
+VXLAN ids and whether the allocator gave them (network_vnis, is_allocated); the checks of a declaration, with
+the field and the fix in each message (name_errors, validate_driver_options, parse_mtu, ipam_errors and
+parse_ipam, check_overlaps); a declared entry's flags and state as the module reads them (entry_flag,
+entry_state); and the MTU containers get (container_mtu).
+The comparison with a live network is in network_diff.py, the services and containers on a network in
+attachments.py. Nothing here talks to an engine, so all of it is tested with recorded outputs.
+"""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import copy
 import difflib
 import ipaddress
 import re
@@ -58,10 +63,6 @@ MAX_MTU = 65535
 NAME_PATTERN = re.compile(r'[A-Za-z0-9](?:[-_]*[A-Za-z0-9])*')
 NAME_MAX_LENGTH = 63
 PREDEFINED_NAMES = ('bridge', 'host', 'none', 'default')
-
-# Fields of the canonical form, in the order they are reported.
-FIELDS = ('driver', 'scope', 'encrypted', 'attachable', 'internal', 'ingress',
-          'ipv6', 'ipam', 'mtu', 'labels', 'driver_options')
 
 
 class OverlayError(Exception):
@@ -317,6 +318,23 @@ def _ipam_key(entry):
     return (network.version, int(network.network_address), network.prefixlen)
 
 
+def _live_ipam(ipam):
+    entries = []
+    for config in ((ipam or {}).get('Config') or []):
+        subnet = config.get('Subnet')
+        if not subnet:
+            continue
+        network = ipaddress.ip_network('%s' % subnet, strict=False)
+        gateway = config.get('Gateway') or None
+        if gateway:
+            gateway = str(ipaddress.ip_address('%s' % gateway.split('/', 1)[0]))
+        ip_range = config.get('IPRange') or None
+        if ip_range:
+            ip_range = str(ipaddress.ip_network('%s' % ip_range, strict=False))
+        entries.append({'subnet': str(network), 'gateway': gateway, 'ip_range': ip_range})
+    return sorted(entries, key=_ipam_key)
+
+
 def check_overlaps(ipam, networks, default_pools, own_ids=()):
     """Errors for declared subnets that overlap another network or the swarm's default address pool.
 
@@ -352,309 +370,3 @@ def check_overlaps(ipam, networks, default_pools, own_ids=()):
                               "gives subnets to networks declared without one; choose a subnet outside it."
                               % (index, subnet, pool_net))
     return errors
-
-
-def _created_key(network):
-    """A sortable form of Docker's Created timestamp (RFC 3339, UTC, up to nanoseconds)."""
-    created = (network.get('Created') or '').rstrip('Z')
-    seconds, _dot, fraction = created.partition('.')
-    return seconds, fraction.ljust(9, '0')
-
-
-def newest(networks):
-    """(the most recently created network or None, [the others]).
-
-    A swarm holds one network per name (and one ingress network); when a manager lists more,
-    the older ones are removed networks it still keeps locally until its endpoints on them go.
-    """
-    ordered = sorted(networks, key=_created_key, reverse=True)
-    if not ordered:
-        return None, []
-    return ordered[0], ordered[1:]
-
-
-def _live_ipam(ipam):
-    entries = []
-    for config in ((ipam or {}).get('Config') or []):
-        subnet = config.get('Subnet')
-        if not subnet:
-            continue
-        network = ipaddress.ip_network('%s' % subnet, strict=False)
-        gateway = config.get('Gateway') or None
-        if gateway:
-            gateway = str(ipaddress.ip_address('%s' % gateway.split('/', 1)[0]))
-        ip_range = config.get('IPRange') or None
-        if ip_range:
-            ip_range = str(ipaddress.ip_network('%s' % ip_range, strict=False))
-        entries.append({'subnet': str(network), 'gateway': gateway, 'ip_range': ip_range})
-    return sorted(entries, key=_ipam_key)
-
-
-def canonical_live(network):
-    """A live network (inspect output) in canonical form."""
-    options = dict(network.get('Options') or {})
-    mtu_text = options.pop(MTU_KEY, None)
-    mtu = DOCKER_DEFAULT_MTU
-    if mtu_text not in (None, ''):
-        try:
-            mtu = int(mtu_text)
-        except ValueError:
-            mtu = mtu_text  # a value Docker would refuse today; shown as it is, so it is a difference
-    encrypted = options.pop(ENCRYPTED_KEY, None) is not None
-    return {
-        'driver': network.get('Driver'),
-        'scope': network.get('Scope'),
-        'encrypted': encrypted,
-        'attachable': bool(network.get('Attachable')),
-        'internal': bool(network.get('Internal')),
-        'ingress': bool(network.get('Ingress')),
-        'ipv6': bool(network.get('EnableIPv6')),
-        'ipam': _live_ipam(network.get('IPAM')),
-        'mtu': mtu,
-        'labels': dict(network.get('Labels') or {}),
-        'driver_options': options,
-    }
-
-
-def canonical_desired(params, mtu):
-    """The declaration in canonical form. None stands for "whatever Docker chooses" and is never compared.
-
-    params: the module's parameters after validation (ipam already canonical);
-    mtu: None or the resolved integer.
-    """
-    ipam = params.get('ipam')
-    return {
-        'driver': 'overlay',
-        'scope': 'swarm',
-        'encrypted': bool(params.get('encrypted')),
-        'attachable': bool(params.get('attachable')),
-        'internal': bool(params.get('internal')),
-        'ingress': bool(params.get('ingress')),
-        'ipv6': None if ipam is None else any(':' in entry['subnet'] for entry in ipam),
-        'ipam': ipam,
-        'mtu': mtu,
-        'labels': None if params.get('labels') is None else dict(
-            (str(key), str(value)) for key, value in params['labels'].items()),
-        'driver_options': dict((str(key), str(value)) for key, value in (params.get('driver_options') or {}).items()),
-    }
-
-
-def _ipam_matches(wanted, live):
-    if len(wanted) != len(live):
-        return False
-    for want, have in zip(wanted, live):
-        if want['subnet'] != have['subnet']:
-            return False
-        for key in ('gateway', 'ip_range'):
-            if want[key] is not None and want[key] != have[key]:
-                return False
-    return True
-
-
-def differences(wanted, live):
-    """[(field, live value, wanted value)] for every field the declaration sets and the live network lacks."""
-    found = []
-    live_options = dict(live['driver_options'])
-    if VXLANID_KEY not in wanted['driver_options']:
-        # The swarm allocator records the VXLAN ids it picked; only a declared list is compared.
-        live_options.pop(VXLANID_KEY, None)
-    for field in FIELDS:
-        want = wanted[field]
-        have = live_options if field == 'driver_options' else live[field]
-        if want is None:
-            continue
-        if field == 'ipam':
-            if not _ipam_matches(want, have):
-                found.append((field, have, want))
-        elif want != have:
-            found.append((field, have, want))
-    return found
-
-
-def merged_after(wanted, live):
-    """What the network will look like after a recreate: the declaration, Docker's choices where it has none."""
-    after = copy.deepcopy(wanted)
-    for field in FIELDS:
-        if after[field] is None and live is not None:
-            after[field] = copy.deepcopy(live[field])
-    if after['mtu'] is None:
-        after['mtu'] = DOCKER_DEFAULT_MTU
-    if after['labels'] is None:
-        after['labels'] = {}
-    return after
-
-
-def describe(field, value):
-    """A difference's value as a short human string."""
-    if field == 'ipam':
-        if not value:
-            return '(none)'
-        parts = []
-        for entry in value:
-            text = entry['subnet']
-            extras = ['%s %s' % (key, entry[key]) for key in ('gateway', 'ip_range') if entry.get(key)]
-            if extras:
-                text += ' (%s)' % ', '.join(extras)
-            parts.append(text)
-        return ', '.join(parts)
-    if isinstance(value, dict):
-        if not value:
-            return '{}'
-        return '{%s}' % ', '.join('%s: %s' % (key, value[key]) for key in sorted(value))
-    if isinstance(value, bool):
-        return 'true' if value else 'false'
-    return '%s' % (value,)
-
-
-def describe_differences(found):
-    return '; '.join('%s is %s, declared %s' % (field, describe(field, have), describe(field, want))
-                     for field, have, want in found)
-
-
-def create_arguments(wanted):
-    """Keyword arguments for the SDK's APIClient.create_network from a canonical declaration."""
-    options = dict(wanted['driver_options'])
-    if wanted['encrypted']:
-        options[ENCRYPTED_KEY] = 'true'
-    if wanted['mtu'] is not None:
-        options[MTU_KEY] = str(wanted['mtu'])
-    arguments = {
-        'driver': 'overlay',
-        'options': options,
-        'internal': wanted['internal'],
-        'attachable': wanted['attachable'],
-        'scope': 'swarm',
-        'labels': wanted['labels'] or None,
-        'check_duplicate': True,
-    }
-    if wanted['ingress']:
-        arguments['ingress'] = True
-        # Every node keeps its old ingress sandbox, listed under the old name, until a new
-        # ingress network arrives: a duplicate-name check would wait for itself.
-        arguments['check_duplicate'] = False
-    if wanted['ipam']:
-        configs = []
-        for entry in wanted['ipam']:
-            config = {'Subnet': entry['subnet']}
-            if entry['gateway']:
-                config['Gateway'] = entry['gateway']
-            if entry['ip_range']:
-                config['IPRange'] = entry['ip_range']
-            configs.append(config)
-        arguments['ipam'] = {'Driver': 'default', 'Config': configs, 'Options': {}}
-        arguments['enable_ipv6'] = bool(wanted['ipv6'])
-    return arguments
-
-
-# Services
-
-def _spec_networks(spec):
-    """The network list a service spec uses: TaskTemplate.Networks, or the deprecated top-level Networks."""
-    template = spec.get('TaskTemplate') or {}
-    if template.get('Networks'):
-        return template['Networks']
-    return spec.get('Networks') or []
-
-
-def _set_spec_networks(spec, networks):
-    # Docker moved service networks into the task template (API 1.25) and dropped the
-    # top-level list (API 1.44): always write them there.
-    spec.pop('Networks', None)
-    spec.setdefault('TaskTemplate', {})['Networks'] = networks
-    return spec
-
-
-def service_attachments(services, network):
-    """[(service, its entry for this network)] for services whose spec names the network by id or name."""
-    keys = set([network.get('Id'), network.get('Name')])
-    found = []
-    for service in services:
-        for entry in _spec_networks(service.get('Spec') or {}):
-            if entry.get('Target') in keys:
-                found.append((service, entry))
-                break
-    return found
-
-
-def spec_without_network(spec, network):
-    """A copy of a service spec with the network removed, everything else unchanged."""
-    keys = set([network.get('Id'), network.get('Name')])
-    spec = copy.deepcopy(spec)
-    kept = [entry for entry in _spec_networks(spec) if entry.get('Target') not in keys]
-    return _set_spec_networks(spec, kept)
-
-
-def spec_with_network(spec, entry, network_id):
-    """A copy of a service spec with the network entry (aliases, driver options) attached to network_id."""
-    spec = copy.deepcopy(spec)
-    networks = [item for item in _spec_networks(spec) if item.get('Target') != network_id]
-    entry = copy.deepcopy(entry)
-    entry['Target'] = network_id
-    networks.append(entry)
-    return _set_spec_networks(spec, networks)
-
-
-def services_publishing_ingress(services):
-    """Services that publish a port through the routing mesh (and so depend on the ingress network)."""
-    found = []
-    for service in services:
-        ports = ((service.get('Spec') or {}).get('EndpointSpec') or {}).get('Ports') or []
-        if any((port.get('PublishMode') or 'ingress') == 'ingress' and port.get('PublishedPort') for port in ports):
-            found.append(service)
-    return found
-
-
-def spec_without_ingress_ports(spec):
-    """A copy of a service spec without its routing-mesh published ports (host-mode ports stay)."""
-    spec = copy.deepcopy(spec)
-    endpoint = spec.get('EndpointSpec') or {}
-    ports = endpoint.get('Ports') or []
-    endpoint['Ports'] = [port for port in ports if (port.get('PublishMode') or 'ingress') != 'ingress']
-    spec['EndpointSpec'] = endpoint
-    return spec
-
-
-def attachment_tasks(tasks, network_id):
-    """Standalone containers (swarm attachment tasks) that are on the network and not shut down."""
-    found = []
-    for task in tasks:
-        spec = task.get('Spec') or {}
-        attachment = spec.get('NetworkAttachmentSpec')
-        if attachment is None:
-            continue
-        if (task.get('Status') or {}).get('State') not in ('new', 'pending', 'assigned', 'accepted', 'preparing',
-                                                           'ready', 'starting', 'running'):
-            continue
-        if any(entry.get('Target') == network_id for entry in spec.get('Networks') or []):
-            found.append(task)
-    return found
-
-
-def verbose_container_names(network):
-    """Endpoint IP -> container name for standalone containers in a verbose inspect (the service key '').
-
-    A manager only sees these for networks it has an endpoint on itself.
-    """
-    names = {}
-    for task in (((network.get('Services') or {}).get('') or {}).get('Tasks') or []):
-        if task.get('EndpointIP'):
-            names[task['EndpointIP']] = task.get('Name')
-    return names
-
-
-def task_addresses(task):
-    """The IP addresses (no prefix length) a task holds on any network."""
-    addresses = []
-    for attachment in task.get('NetworksAttachments') or []:
-        for address in attachment.get('Addresses') or []:
-            addresses.append(address.split('/', 1)[0])
-    return addresses
-
-
-def interface_for_address(interfaces, address):
-    """(name, mtu) of the interface holding address, from `ip -j addr show` output; None if none does."""
-    for interface in interfaces or []:
-        for info in interface.get('addr_info') or []:
-            if info.get('local') == address:
-                return interface.get('ifname'), interface.get('mtu')
-    return None

@@ -2,7 +2,8 @@
 # Copyright (c) ironclad.swarm contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""overlay/options.py: validation, canonical form and differences, driven by `docker network inspect` recorded on the lab.
+"""overlay/options.py (validation), network_diff.py (canonical form and differences) and attachments.py,
+driven by `docker network inspect` recorded on the lab.
 
 Tests that read recordings run on each Docker version (fixtures/docker/docker-*/, recordings.py).
 """
@@ -13,6 +14,8 @@ import json
 
 import pytest
 
+from ansible_collections.ironclad.swarm.plugins.module_utils.overlay import attachments as overlay_attachments
+from ansible_collections.ironclad.swarm.plugins.module_utils.overlay import network_diff as overlay_diff
 from ansible_collections.ironclad.swarm.plugins.module_utils.overlay import options as overlay_options
 from recordings import versions
 
@@ -31,7 +34,7 @@ def declared(**params):
     base.update(params)
     if base['ipam'] is not None:
         base['ipam'] = overlay_options.parse_ipam(base['ipam'])
-    return overlay_options.canonical_desired(base, base.pop('mtu', None))
+    return overlay_diff.canonical_desired(base, base.pop('mtu', None))
 
 
 # Docker's encrypted option: only its presence counts
@@ -48,21 +51,21 @@ def test_encryption_is_read_from_the_key_presence(rec, recording, encrypted, sto
     network = fixture(rec, recording)
     assert network['Options'].get('encrypted') == stored
     assert overlay_options.is_encrypted(network['Options']) is encrypted
-    assert overlay_options.canonical_live(network)['encrypted'] is encrypted
+    assert overlay_diff.canonical_live(network)['encrypted'] is encrypted
 
 
 @pytest.mark.parametrize('recording', ['network-encrypted-opt-empty', 'network-encrypted-opt-true',
                                        'network-encrypted-opt-false'])
 @pytest.mark.parametrize('rec', RECORDINGS)
 def test_every_spelling_of_encrypted_matches_an_encrypted_declaration(rec, recording):
-    live = overlay_options.canonical_live(fixture(rec, recording))
-    assert overlay_options.differences(declared(), live) == []
+    live = overlay_diff.canonical_live(fixture(rec, recording))
+    assert overlay_diff.differences(declared(), live) == []
 
 
 @pytest.mark.parametrize('rec', RECORDINGS)
 def test_a_network_made_with_a_typo_is_reported_plain_and_with_the_stray_option(rec):
-    live = overlay_options.canonical_live(fixture(rec, 'network-encrypted-typo'))
-    assert overlay_options.differences(declared(), live) == [
+    live = overlay_diff.canonical_live(fixture(rec, 'network-encrypted-typo'))
+    assert overlay_diff.differences(declared(), live) == [
         ('encrypted', False, True),
         ('driver_options', {'encrytped': 'true'}, {}),
     ]
@@ -70,10 +73,10 @@ def test_a_network_made_with_a_typo_is_reported_plain_and_with_the_stray_option(
 
 @pytest.mark.parametrize('rec', RECORDINGS)
 def test_encrypted_false_on_an_encrypted_network_is_drift(rec):
-    live = overlay_options.canonical_live(fixture(rec, 'network-encrypted-opt-true'))
-    found = overlay_options.differences(declared(encrypted=False), live)
+    live = overlay_diff.canonical_live(fixture(rec, 'network-encrypted-opt-true'))
+    found = overlay_diff.differences(declared(encrypted=False), live)
     assert found == [('encrypted', True, False)]
-    assert overlay_options.describe_differences(found) == 'encrypted is true, declared false'
+    assert overlay_diff.describe_differences(found) == 'encrypted is true, declared false'
 
 
 # canonical form of a full recording
@@ -81,7 +84,7 @@ def test_encrypted_false_on_an_encrypted_network_is_drift(rec):
 @pytest.mark.parametrize('rec', RECORDINGS)
 def test_canonical_live_of_a_network_with_every_field_set(rec):
     network = fixture(rec, 'network-full-verbose')
-    live = overlay_options.canonical_live(network)
+    live = overlay_diff.canonical_live(network)
     # the VNI is whatever the swarm allocated in that recording
     vni = network['Options'][VXLANID]
     assert vni.isdigit() and int(vni) > 4097
@@ -102,67 +105,67 @@ def test_canonical_live_of_a_network_with_every_field_set(rec):
 
 @pytest.mark.parametrize('rec', RECORDINGS)
 def test_the_same_declaration_twice_has_no_difference(rec):
-    live = overlay_options.canonical_live(fixture(rec, 'network-full-verbose'))
+    live = overlay_diff.canonical_live(fixture(rec, 'network-full-verbose'))
     wanted = declared(attachable=True, internal=True, mtu=1400, labels={'team': 'a', 'tier': 'db'},
                       ipam=[{'subnet': '10.50.0.0/24', 'gateway': '10.50.0.1', 'ip_range': '10.50.0.128/25'}])
-    assert overlay_options.differences(wanted, live) == []
-    assert overlay_options.differences(wanted, live) == []
+    assert overlay_diff.differences(wanted, live) == []
+    assert overlay_diff.differences(wanted, live) == []
 
 
 @pytest.mark.parametrize('rec', RECORDINGS)
 def test_unset_fields_are_not_compared_but_set_ones_are(rec):
-    live = overlay_options.canonical_live(fixture(rec, 'network-full-verbose'))
+    live = overlay_diff.canonical_live(fixture(rec, 'network-full-verbose'))
     # No ipam, mtu or labels declared: Docker's choices stand.
-    found = overlay_options.differences(declared(attachable=True, internal=True), live)
+    found = overlay_diff.differences(declared(attachable=True, internal=True), live)
     assert found == []
-    found = overlay_options.differences(declared(attachable=True, internal=True, mtu=1450, labels={}), live)
+    found = overlay_diff.differences(declared(attachable=True, internal=True, mtu=1450, labels={}), live)
     assert found == [('mtu', 1400, 1450), ('labels', {'team': 'a', 'tier': 'db'}, {})]
 
 
 @pytest.mark.parametrize('rec', RECORDINGS)
 def test_every_difference_is_listed_in_field_order(rec):
-    live = overlay_options.canonical_live(fixture(rec, 'network-full-verbose'))
-    found = overlay_options.differences(declared(ipam=[{'subnet': '10.60.0.0/24'}]), live)
+    live = overlay_diff.canonical_live(fixture(rec, 'network-full-verbose'))
+    found = overlay_diff.differences(declared(ipam=[{'subnet': '10.60.0.0/24'}]), live)
     assert [field for field, _have, _want in found] == ['attachable', 'internal', 'ipam']
-    assert overlay_options.describe_differences(found) == (
+    assert overlay_diff.describe_differences(found) == (
         'attachable is true, declared false; internal is true, declared false; '
         'ipam is 10.50.0.0/24 (gateway 10.50.0.1, ip_range 10.50.0.128/25), declared 10.60.0.0/24')
 
 
 @pytest.mark.parametrize('rec', RECORDINGS)
 def test_a_missing_mtu_option_means_dockers_1500(rec):
-    live = overlay_options.canonical_live(fixture(rec, 'network-plain'))
+    live = overlay_diff.canonical_live(fixture(rec, 'network-plain'))
     assert live['mtu'] == 1500
-    assert overlay_options.differences(declared(encrypted=False, mtu=1500), live) == []
+    assert overlay_diff.differences(declared(encrypted=False, mtu=1500), live) == []
 
 
 @pytest.mark.parametrize('rec', versions('docker', only=['20.10', '26.1']))
 def test_ipv6_spelt_differently_is_the_same_subnet(rec):
     network = fixture(rec, 'network-ipv6')
-    live = overlay_options.canonical_live(network)
+    live = overlay_diff.canonical_live(network)
     assert live['ipv6'] is True and len(network['Options'][VXLANID].split(',')) == 2
     # 20.10's recording is of an encrypted network, the later ones of a plain one
     wanted = declared(encrypted=live['encrypted'], ipam=[{'subnet': 'fd00:51:0:0::/64'}, {'subnet': '10.51.0.0/24'}])
     assert wanted['ipv6'] is True
-    assert overlay_options.differences(wanted, live) == []
+    assert overlay_diff.differences(wanted, live) == []
 
 
 @pytest.mark.parametrize('rec', RECORDINGS)
 def test_a_declared_vxlan_id_list_is_compared_an_allocated_one_is_not(rec):
     network = fixture(rec, 'network-encrypted-opt-true')
-    live = overlay_options.canonical_live(network)
-    assert overlay_options.differences(declared(), live) == []
+    live = overlay_diff.canonical_live(network)
+    assert overlay_diff.differences(declared(), live) == []
     wanted = declared(driver_options={VXLANID: '5000'})
-    assert overlay_options.differences(wanted, live) == [
+    assert overlay_diff.differences(wanted, live) == [
         ('driver_options', {VXLANID: network['Options'][VXLANID]}, {VXLANID: '5000'})]
 
 
 @pytest.mark.parametrize('rec', RECORDINGS)
 def test_the_ingress_network_is_recognised(rec):
-    live = overlay_options.canonical_live(fixture(rec, 'network-ingress'))
+    live = overlay_diff.canonical_live(fixture(rec, 'network-ingress'))
     assert live['ingress'] is True
     assert live['encrypted'] is False
-    assert overlay_options.differences(declared(ingress=True), live) == [('encrypted', False, True)]
+    assert overlay_diff.differences(declared(ingress=True), live) == [('encrypted', False, True)]
 
 
 @pytest.mark.parametrize('rec', RECORDINGS)
@@ -304,8 +307,8 @@ def test_container_mtu(network_mtu, encrypted, expected):
 @pytest.mark.parametrize('rec', RECORDINGS)
 def test_mtu_auto_reads_the_interface_holding_the_swarm_address(rec):
     interfaces = fixture(rec, 'ip-addr-manager')
-    assert overlay_options.interface_for_address(interfaces, fixture(rec, 'info')['Swarm']['NodeAddr']) == ('eth0', 1500)
-    assert overlay_options.interface_for_address(interfaces, '192.0.2.1') is None
+    assert overlay_attachments.interface_for_address(interfaces, fixture(rec, 'info')['Swarm']['NodeAddr']) == ('eth0', 1500)
+    assert overlay_attachments.interface_for_address(interfaces, '192.0.2.1') is None
 
 
 # creation arguments
@@ -313,7 +316,7 @@ def test_mtu_auto_reads_the_interface_holding_the_swarm_address(rec):
 def test_create_arguments_spell_encryption_one_way():
     wanted = declared(mtu=1450, labels={'a': 'b'},
                       ipam=[{'subnet': '10.51.0.0/24', 'gateway': '10.51.0.1'}, {'subnet': 'fd00:51::/64'}])
-    assert overlay_options.create_arguments(wanted) == {
+    assert overlay_diff.create_arguments(wanted) == {
         'driver': 'overlay',
         'options': {'encrypted': 'true', 'com.docker.network.driver.mtu': '1450'},
         'internal': False,
@@ -325,7 +328,7 @@ def test_create_arguments_spell_encryption_one_way():
                  'Config': [{'Subnet': '10.51.0.0/24', 'Gateway': '10.51.0.1'}, {'Subnet': 'fd00:51::/64'}]},
         'enable_ipv6': True,
     }
-    plain = overlay_options.create_arguments(declared(encrypted=False))
+    plain = overlay_diff.create_arguments(declared(encrypted=False))
     assert 'encrypted' not in plain['options'] and 'ipam' not in plain
 
 
@@ -341,14 +344,14 @@ def test_allocation_is_seen_in_the_recorded_network(rec):
 def test_service_detach_and_attach_keep_everything_else(rec):
     network = fixture(rec, 'network-full-verbose')
     service = fixture(rec, 'service-fx-svc')
-    [(found, entry)] = overlay_options.service_attachments([service], network)
+    [(found, entry)] = overlay_attachments.service_attachments([service], network)
     assert found is service
     assert entry == {'Target': network['Id'], 'Aliases': ['db', 'db-primary']}
 
-    detached = overlay_options.spec_without_network(service['Spec'], network)
+    detached = overlay_attachments.spec_without_network(service['Spec'], network)
     assert [n['Target'] for n in detached['TaskTemplate']['Networks']] == [
         n['Target'] for n in service['Spec']['TaskTemplate']['Networks'] if n['Target'] != network['Id']]
-    attached = overlay_options.spec_with_network(detached, entry, 'newnetworkid')
+    attached = overlay_attachments.spec_with_network(detached, entry, 'newnetworkid')
     assert attached['TaskTemplate']['Networks'][-1] == {'Target': 'newnetworkid', 'Aliases': ['db', 'db-primary']}
     assert set(attached) == set(service['Spec'])
     for key in set(service['Spec']) - set(['TaskTemplate']):
@@ -362,29 +365,29 @@ def test_service_detach_and_attach_keep_everything_else(rec):
 
 @pytest.mark.parametrize('rec', RECORDINGS)
 def test_a_service_not_on_the_network_is_not_attached(rec):
-    assert overlay_options.service_attachments([fixture(rec, 'service-fx-svc')], fixture(rec, 'network-encrypted-opt-true')) == []
+    assert overlay_attachments.service_attachments([fixture(rec, 'service-fx-svc')], fixture(rec, 'network-encrypted-opt-true')) == []
 
 
 @pytest.mark.parametrize('rec', RECORDINGS)
 def test_standalone_containers_are_found_through_attachment_tasks(rec):
     network = fixture(rec, 'network-full-verbose')
-    tasks = overlay_options.attachment_tasks(fixture(rec, 'tasks-attachment'), network['Id'])
+    tasks = overlay_attachments.attachment_tasks(fixture(rec, 'tasks-attachment'), network['Id'])
     assert len(tasks) == 1
-    names = overlay_options.verbose_container_names(network)
-    assert [names.get(address) for address in overlay_options.task_addresses(tasks[0])] == ['fx-standalone']
-    assert overlay_options.attachment_tasks(fixture(rec, 'tasks-attachment'), fixture(rec, 'network-plain')['Id']) == []
+    names = overlay_attachments.verbose_container_names(network)
+    assert [names.get(address) for address in overlay_attachments.task_addresses(tasks[0])] == ['fx-standalone']
+    assert overlay_attachments.attachment_tasks(fixture(rec, 'tasks-attachment'), fixture(rec, 'network-plain')['Id']) == []
 
 
 @pytest.mark.parametrize('rec', RECORDINGS)
 def test_ingress_publishing_services(rec):
     service = fixture(rec, 'service-fx-svc')
-    assert overlay_options.services_publishing_ingress([service]) == []
+    assert overlay_attachments.services_publishing_ingress([service]) == []
     published = json.loads(json.dumps(service))
     published['Spec']['EndpointSpec'] = {'Mode': 'vip', 'Ports': [
         {'Protocol': 'tcp', 'TargetPort': 80, 'PublishedPort': 8080, 'PublishMode': 'ingress'},
         {'Protocol': 'tcp', 'TargetPort': 81, 'PublishedPort': 8081, 'PublishMode': 'host'}]}
-    assert overlay_options.services_publishing_ingress([published]) == [published]
-    assert overlay_options.spec_without_ingress_ports(published['Spec'])['EndpointSpec']['Ports'] == [
+    assert overlay_attachments.services_publishing_ingress([published]) == [published]
+    assert overlay_attachments.spec_without_ingress_ports(published['Spec'])['EndpointSpec']['Ports'] == [
         {'Protocol': 'tcp', 'TargetPort': 81, 'PublishedPort': 8081, 'PublishMode': 'host'}]
 
 
@@ -394,15 +397,15 @@ def test_a_removed_ingress_still_listed_is_told_from_the_current_one(rec):
     # the node lists the old ingress until a task needs the routing mesh there.
     listed = fixture(rec, 'networks-stale-ingress')
     assert [n['Name'] for n in listed] == ['ingress', 'ingress']
-    current, stale = overlay_options.newest(listed)
+    current, stale = overlay_diff.newest(listed)
     assert current['Id'].startswith('lcujirwkb3iz')
     assert [n['Id'][:12] for n in stale] == ['fy6mj58kw2rh']
-    assert overlay_options.newest([]) == (None, [])
+    assert overlay_diff.newest([]) == (None, [])
 
 
 def test_created_timestamps_with_fewer_fraction_digits_sort_right():
     # Docker drops trailing zeros: .88 is 880000000 ns, earlier than .8802.
     earlier = {'Id': 'a', 'Created': '2026-11-22T03:25:05.88Z'}
     later = {'Id': 'b', 'Created': '2026-11-22T03:25:05.8802Z'}
-    assert overlay_options.newest([earlier, later]) == (later, [earlier])
-    assert overlay_options.newest([later, earlier]) == (later, [earlier])
+    assert overlay_diff.newest([earlier, later]) == (later, [earlier])
+    assert overlay_diff.newest([later, earlier]) == (later, [earlier])
