@@ -307,11 +307,8 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ironclad.swarm.plugins.module_utils.fence.audit import (
-    FIREWALL_ARGUMENT_SPEC,
-    SEVERITIES,
-    FirewallAuditModule,
-)
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence.audit import SEVERITIES
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence.audit_module import FIREWALL_ARGUMENT_SPEC, FirewallAuditModule
 
 
 def main():

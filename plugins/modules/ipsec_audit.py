@@ -375,7 +375,7 @@ xfrm:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ironclad.swarm.plugins.module_utils.common.docker import ENGINE_ARGUMENT_SPEC
-from ansible_collections.ironclad.swarm.plugins.module_utils.fence.audit import FIREWALL_ARGUMENT_SPEC
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence.audit_module import FIREWALL_ARGUMENT_SPEC
 from ansible_collections.ironclad.swarm.plugins.module_utils.audit.node import NodeAudit
 
 

@@ -36,7 +36,7 @@ import time
 from ansible_collections.ironclad.swarm.plugins.module_utils.audit.rules import SEVERITIES, SwarmJudge
 from ansible_collections.ironclad.swarm.plugins.module_utils.audit.report import node_findings
 from ansible_collections.ironclad.swarm.plugins.module_utils.common.files import read_json
-from ansible_collections.ironclad.swarm.plugins.module_utils.fence.audit import FIREWALL_ARGUMENT_SPEC, cleartext_baseline
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence.audit_module import FIREWALL_ARGUMENT_SPEC, cleartext_baseline
 from ansible_collections.ironclad.swarm.plugins.module_utils.audit.node import NodeAudit
 
 SCHEMA_VERSION = 1

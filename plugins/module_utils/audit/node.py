@@ -29,7 +29,7 @@ from ansible_collections.ironclad.swarm.plugins.module_utils.common.docker impor
 )
 from ansible_collections.ironclad.swarm.plugins.module_utils.common.files import read_text
 from ansible_collections.ironclad.swarm.plugins.module_utils.audit.findings import check as catalogued
-from ansible_collections.ironclad.swarm.plugins.module_utils.fence.audit import (
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence.audit_module import (
     FIREWALL_ARGUMENT_SPEC,
     FirewallAuditModule,
     keep_cleartext_rules,

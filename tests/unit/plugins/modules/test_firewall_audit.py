@@ -18,6 +18,7 @@ import pytest
 from ansible.module_utils import basic
 
 from ansible_collections.ironclad.swarm.plugins.module_utils.fence import audit as fence_audit
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence import audit_module as fence_audit_module
 from ansible_collections.ironclad.swarm.plugins.module_utils.audit import node as audit_node
 from ansible_collections.ironclad.swarm.plugins.modules import firewall_audit, ipsec_audit
 from module_harness import run_main
@@ -90,7 +91,7 @@ def audit(monkeypatch, node, tmp_path, **params):
     persist.write_text(node.rec.text('persisted-firewall.json'))
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, a, **kw: node.run_command(a))
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda module, name, *a, **kw: '/usr/sbin/' + name)
-    monkeypatch.setattr(fence_audit.socket, 'gethostname', lambda: 'lab-node')
+    monkeypatch.setattr(fence_audit_module.socket, 'gethostname', lambda: 'lab-node')
     args = dict({'persist_file': str(persist)}, **params)
     return run_main(monkeypatch, firewall_audit.main, args, check_mode=True)
 
@@ -202,8 +203,8 @@ def test_without_iptables_save_the_audit_does_not_guess(monkeypatch, rec, tmp_pa
 @pytest.mark.parametrize('rec', RECORDINGS)
 def test_encrypted_vnis_from_inspect(rec):
     networks = rec.json('worker-networks.json')
-    assert fence_audit.encrypted_vnis_from_inspect(networks, ['172.27.0.3']) == [('fwsec', 4097)]
-    assert fence_audit.encrypted_vnis_from_inspect(networks, ['192.0.2.1']) == []
+    assert fence_audit_module.encrypted_vnis_from_inspect(networks, ['172.27.0.3']) == [('fwsec', 4097)]
+    assert fence_audit_module.encrypted_vnis_from_inspect(networks, ['192.0.2.1']) == []
 
 
 @pytest.mark.parametrize('rec', RECORDINGS)
@@ -272,15 +273,15 @@ def test_nftables_backend_without_dockers_drop_says_where_the_audit_looked(monke
 
 
 def test_backend_from_the_engine_or_from_dockers_tables():
-    assert fence_audit.backend_from_info(NFTABLES_BACKEND.text('manager-firewall-backend.json')) == 'nftables'
-    assert fence_audit.backend_from_info('{"Driver":"iptables+firewalld"}') == 'iptables+firewalld'
+    assert fence_audit_module.backend_from_info(NFTABLES_BACKEND.text('manager-firewall-backend.json')) == 'nftables'
+    assert fence_audit_module.backend_from_info('{"Driver":"iptables+firewalld"}') == 'iptables+firewalld'
     # before API 1.49 the CLI prints null; Debian 12's own CLI fails on the unknown field (no output)
-    assert fence_audit.backend_from_info('null') is None and fence_audit.backend_from_info('') is None
+    assert fence_audit_module.backend_from_info('null') is None and fence_audit_module.backend_from_info('') is None
     objects = [{'table': {'family': 'ip', 'name': 'filter'}}, {'table': {'family': 'ip', 'name': 'docker-bridges'}},
                {'table': {'family': 'ip6', 'name': 'docker-bridges'}}]
-    assert fence_audit.docker_nft_tables(objects) == ['ip docker-bridges', 'ip6 docker-bridges']
+    assert fence_audit_module.docker_nft_tables(objects) == ['ip docker-bridges', 'ip6 docker-bridges']
     from ansible_collections.ironclad.swarm.plugins.module_utils.fence import nftio as fence_nftio
-    assert fence_audit.docker_nft_tables(fence_nftio.parse_ruleset(NFTABLES_BACKEND.text('manager-fenced.json'))) == []
+    assert fence_audit_module.docker_nft_tables(fence_nftio.parse_ruleset(NFTABLES_BACKEND.text('manager-fenced.json'))) == []
 
 
 # The VM lab's whole rulesets on newer engines (fixtures/xfrm/<suite>/, see its README): Docker 26.1
@@ -317,7 +318,7 @@ def vm_audit(monkeypatch, suite, node, host, tmp_path, **params):
     persist.write_text(vm_recorded(suite, node, 'persisted-firewall.json'))
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, a, **kw: host.run_command(a))
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda module, name, *a, **kw: '/usr/sbin/' + name)
-    monkeypatch.setattr(fence_audit.socket, 'gethostname', lambda: node)
+    monkeypatch.setattr(fence_audit_module.socket, 'gethostname', lambda: node)
     args = dict({'persist_file': str(persist), 'node_address': VM_ADDRESSES[node]}, **params)
     return run_main(monkeypatch, firewall_audit.main, args, check_mode=True)
 
@@ -480,7 +481,7 @@ def test_cleartext_counted_on_an_encrypted_network_is_a_finding(monkeypatch, tmp
         state.write_text(json.dumps({'readings': {'cleartext': [
             {'network': 'lab-encrypted', 'direction': 'in', 'packets': agent_saw},
             {'network': 'lab-plain', 'direction': 'in', 'packets': 0}]}}))
-    monkeypatch.setattr(fence_audit, 'AGENT_STATE_FILE', str(state))
+    monkeypatch.setattr(fence_audit_module, 'AGENT_STATE_FILE', str(state))
     node = FakeNode(LabWorker(), 'ruleset', 'save')
     node.backend = lambda: 'null\n'
     ok, result = audit(monkeypatch, node, tmp_path)
@@ -509,13 +510,13 @@ def test_what_the_core_read_from_the_engine_replaces_the_docker_cli(monkeypatch,
         module.run_command = lambda argv, **kw: node.run_command(argv)
         module.get_bin_path = lambda name, *a, **kw: '/usr/sbin/' + name
         module.warn = lambda msg: None
-        params = dict((k, v.get('default')) for k, v in fence_audit.FIREWALL_ARGUMENT_SPEC.items())
+        params = dict((k, v.get('default')) for k, v in fence_audit_module.FIREWALL_ARGUMENT_SPEC.items())
         persist = tmp_path / 'firewall.json'
         persist.write_text(rec.text('persisted-firewall.json'))
         params.update(persist_file=str(persist), data_path_port=4789, node_address='172.27.0.3', fail_on='none')
         if engine is not None:
             params['engine'] = engine
-        return fence_audit.FirewallAuditModule(module, params).run(), node.commands
+        return fence_audit_module.FirewallAuditModule(module, params).run(), node.commands
 
     info = Recording('docker', rec.version).json('info.json')
     engine = {'networks': json.loads(rec.text('worker-networks.json')), 'firewall_backend': info.get('FirewallBackend'),

@@ -18,7 +18,7 @@ import os
 
 import pytest
 
-from ansible_collections.ironclad.swarm.plugins.module_utils.fence import audit as fence_audit
+from ansible_collections.ironclad.swarm.plugins.module_utils.fence import audit_module as fence_audit_module
 from ansible_collections.ironclad.swarm.plugins.module_utils.fence import iptables as fence_iptables
 from ansible_collections.ironclad.swarm.plugins.module_utils.fence import cleartext as fence_cleartext
 from ansible_collections.ironclad.swarm.plugins.module_utils.fence import evaluate as fence_evaluate
@@ -153,8 +153,9 @@ def test_keep_cleartext_rules_writes_once_then_nothing():
     host = Host(agent_fixture('lab-fence-counted.json'))
     live = table(host.listing)
     entries = [(c['vni'], c['network'], c['encrypted']) for c in fence_cleartext.cleartext_counts(live) if c['direction'] == 'in']
-    assert fence_audit.keep_cleartext_rules(host, entries) == {'changed': False, 'networks': [e[1] for e in entries],
-                                                               'error': None}
+    assert fence_audit_module.keep_cleartext_rules(host, entries) == {'changed': False,
+                                                                      'networks': [e[1] for e in entries],
+                                                                      'error': None}
     assert host.batches == []
-    done = fence_audit.keep_cleartext_rules(host, entries[:-1])
+    done = fence_audit_module.keep_cleartext_rules(host, entries[:-1])
     assert done['changed'] is True and len(host.batches) == 1
