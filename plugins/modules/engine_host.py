@@ -373,7 +373,7 @@ def run(module):
 
     response['daemon_json_changed'] = False
     if params['daemon_json'] is not None:
-        response['daemon_json_changed'] = host.write_daemon_json(params['daemon_json_path'], params['daemon_json'])
+        response['daemon_json_changed'] = host.write_config(params['daemon_json_path'], params['daemon_json'])
 
     # The drop-in before the service: a socket unit started below already has it.
     if socket is not None:

@@ -172,10 +172,6 @@ class EngineHost(object):
                 last_line(err, out) or 'exit code %d' % rc), rc=rc, stdout=out, stderr=err)
         return missing_packages(names, parse_dpkg_status(out))
 
-    def write_daemon_json(self, path, content):
-        """Make path hold content (mode 0644, root:root) in a directory of mode 0755, root:root; True when it changed."""
-        return self.write_config(path, content)
-
     def write_config(self, path, content):
         """Make path hold content (mode 0644, root:root) in a directory of mode 0755, root:root.
 
