@@ -25,6 +25,21 @@ progress() {  # progress LOG: the scenario step, play or test a molecule log las
     sed 's/\x1b\[[0-9;]*m//g' "$1" | grep -a -o -E '[a-z]+ (➜|>) [a-z_]+|PLAY \[[^]]*\]|test_[a-z_]+\.py::[a-z_]+' | tail -n 1
 }
 
+# why LOG: at most 12 lines from a failed stage's log saying why it failed (pytest's FAILED/ERROR lines, an
+# Ansible fatal not ignored, molecule's CRITICAL, make's Error), each cut to 300 characters; the last 8
+# lines when none is found. Printed after the table, so that the end of a CI log names the cause.
+why() {
+    sed 's/\x1b\[[0-9;]*m//g' "$1" | awk '
+        function flush() { if (fatal != "") print fatal; fatal = "" }
+        /^\.\.\.ignoring/ { fatal = ""; next }
+        /^fatal: .*FAILED!/ { flush(); fatal = $0; next }
+        /^(FAILED|ERROR) |CRITICAL|^make(\[[0-9]+\])?: \*\*\*/ { flush(); print; next }
+        NF { flush() }
+        END { flush() }' | cut -c1-300 | head -n 12 >"$1.why"
+    if [[ -s $1.why ]]; then cat "$1.why"; else tail -n 8 "$1" | cut -c1-300; fi
+    rm -f "$1.why"
+}
+
 run_group() {  # run_group STAGE... : side by side, at most $jobs at a time, in order; sets rc
     local pids=() starts=() ends=() codes=() i n next=0 start tick members=("$@")
     mkdir -p "$logs"
@@ -98,4 +113,9 @@ if [[ -s ${PREFETCH_TIMES:-} ]]; then
     done <"$PREFETCH_TIMES"
 fi
 printf '%-28s %3dm%02ds  %s\n' total $((total / 60)) $((total % 60)) "$( ((rc == 0)) && echo ok || echo FAILED)"
+for i in "${!names[@]}"; do
+    [[ ${results[$i]} == ok || ${names[$i]} == "("* || ! -s $logs/${names[$i]}.log ]] && continue
+    printf '\n===== why %s failed (whole log: %s/%s.log) =====\n' "${names[$i]}" "$logs" "${names[$i]}"
+    why "$logs/${names[$i]}.log"
+done
 exit "$rc"
