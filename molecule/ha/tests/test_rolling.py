@@ -2,7 +2,8 @@
 
 1. Bad input (rolling_batch 0, an unknown upgrade kind, an unknown rolling_from, a roll the managers' quorum
    would not survive because one manager's engine is down) fails before any change, naming the field or the
-   cause; check mode prints the order (the worker, then the managers with the leader last) and changes nothing.
+   cause; check mode prints the order (the worker, then the managers with the leader last) and changes nothing,
+   and with rolling_upgrade=engine it says for each node what apt would do and how old apt's lists are.
 2. A rolling reboot (rolling_reboot=always; a lab node reboots by its restart policy, see docs/operations.md)
    with a fault on the second node of the order: its fence's boot unit disabled, so the fence is absent after
    its reboot (table_missing, a new high finding). The roll halts there: the worker was rebooted and is back,
@@ -173,6 +174,18 @@ def test_bad_input_refused_and_check_mode_changes_nothing(lab):
     assert started_at() == before and availability() == avail, "check mode changed a node"
     RESULTS["order"] = [h for h, dummy in order]
     RESULTS["check_mode_s"] = round(seconds, 1)
+    # An engine upgrade asked in check mode: apt answers for each node (apt-get -s, from the engine role's package
+    # list for the node's release) from lists it does not refresh, and the line says how old they are.
+    rc, out, seconds = rolling("--check", "-e", "rolling_upgrade=engine")
+    assert rc == 0, out[-3000:]
+    lines = re.findall(r'"(\S+) \((?:worker|manager|leader), step \d+\): drain, upgrade engine \((nothing to upgrade|apt would'
+                       r' change packages), apt lists (?:\d+ h )?\d+ min old\), (reboot if the upgrade asks for it [^,]*'
+                       r'|no reboot \(nothing to upgrade\)), activate"', out)
+    assert sorted(h for h, dummy, dummy2 in lines) == sorted(NODES), out[-3000:]
+    assert all((answer == "nothing to upgrade") == reboot.startswith("no reboot") for dummy, answer, reboot in lines), lines
+    assert started_at() == before and availability() == avail, "check mode changed a node"
+    RESULTS["check_mode_upgrade_s"] = round(seconds, 1)
+    RESULTS["check_mode_upgrade"] = dict((h, answer) for h, answer, dummy in lines)
 
 
 def test_rolling_reboot_halts_on_a_regression_then_resumes(lab):
