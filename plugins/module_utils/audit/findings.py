@@ -18,6 +18,16 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+# The pair check's two thresholds, named in esp_black_hole's rule below and used by audit/report.py.
+# An out SA that has carried at least this many packets while the peer's SA with the same SPI has received
+# none is an ESP black hole: the packets leave and never arrive (IP protocol 50 dropped on the way).
+BLACK_HOLE_PACKETS = 10
+# Counters start at 0 when an SA is added. When the receiver's SA was added more than this many seconds after
+# the sender's (the receiver rebooted or its engine restarted, and Docker put the same SPI back), the sender's
+# count includes packets sent before the receiver's SA existed, and one reading cannot tell a black hole from a
+# fresh start. On the VM lab, a pair's two SAs are added up to 19 s apart when the swarm forms.
+COMPARABLE_SECONDS = 60
+
 # part: where the finding is judged.
 PARTS = (
     ('kernel', 'the node\'s kernel (ipsec_audit)'),
@@ -59,9 +69,10 @@ CATALOGUE = {
                        'unlocks it with cluster_unlock_key.', '7.5'),
     'spi_mismatch': ('pair', ('high',), 'high, on the sender, per shared encrypted network', 'The sender\'s SPI has no '
                      'inbound SA at the peer (moby#51798): every packet that way is dropped on arrival.', None),
-    'esp_black_hole': ('pair', ('high',), 'high, on the sender, when its SA has carried 10 packets or more and the '
-                       'peer\'s SA with the same SPI, added no more than 60 s later, none', 'ESP leaves and never arrives: IP protocol 50 is dropped '
-                       'on the way.', None),
+    'esp_black_hole': ('pair', ('high',), 'high, on the sender, when its SA has carried %d packets or more and the '
+                       'peer\'s SA with the same SPI, added no more than %d s later, none'
+                       % (BLACK_HOLE_PACKETS, COMPARABLE_SECONDS),
+                       'ESP leaves and never arrives: IP protocol 50 is dropped on the way.', None),
     'esp_blocked': ('fence', ('high',), 'high', 'ESP from a peer is dropped.', None),
     'gossip_blocked': ('fence', ('high',), 'high', 'TCP or UDP 7946 from a peer is dropped.', None),
     'data_path_blocked': ('fence', ('high',), 'high', 'The data-path port from a peer (out of IPsec) is dropped.',

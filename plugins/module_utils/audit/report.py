@@ -19,17 +19,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ironclad.swarm.plugins.module_utils.audit.rules import SEVERITIES, SwarmJudge
-from ansible_collections.ironclad.swarm.plugins.module_utils.audit.findings import check as catalogued, legend
+# The pair check's thresholds live beside the rule that names them.
+from ansible_collections.ironclad.swarm.plugins.module_utils.audit.findings import (
+    BLACK_HOLE_PACKETS, COMPARABLE_SECONDS, check as catalogued, legend)
 
 SCHEMA_VERSION = 1
-# An out SA that has carried at least this many packets while the peer's SA with the same SPI has received
-# none is an ESP black hole: the packets leave and never arrive (IP protocol 50 dropped on the way).
-BLACK_HOLE_PACKETS = 10
-# Counters start at 0 when an SA is added. When the receiver's SA was added more than this many seconds after
-# the sender's (the receiver rebooted or its engine restarted, and Docker put the same SPI back), the sender's
-# count includes packets sent before the receiver's SA existed, and one reading cannot tell a black hole from a
-# fresh start. On the VM lab, a pair's two SAs are added up to 19 s apart when the swarm forms.
-COMPARABLE_SECONDS = 60
 
 
 def _sas(result):
