@@ -24,6 +24,7 @@ PUBLIC_FACTS = {
         'engine_upstream_sources': 'whether the upstream sources file changed; install.yml and users read it',
         'engine_pending': 'check mode on a host without Docker: the cluster, networks, audit and watch roles read it',
         'engine_server_version': 'the engine version of each host, compared across the play',
+        'engine_package_names': "the engine's packages on the host's release; the rolling role upgrades them",
     },
     'firewall': {
         'firewall_result': "swarm_firewall's result, for playbooks that show the fence",
@@ -45,6 +46,7 @@ PUBLIC_FACTS = {
     'hcloud': {
         'hcloud_servers': "the cluster's servers, a documented fact of the role (argument_specs)",
         'hcloud_departed': 'the servers marked for removal, a documented fact; playbooks/hcloud*.yml read it',
+        'hcloud_declared_roles': "each declared server's role, a documented fact; hcloud_provision.yml checks the inventory",
     },
 }
 
@@ -148,4 +150,39 @@ def test_no_private_variable_keeps_the_old_prefix():
                 for number, line in enumerate(handle, 1):
                     if OLD_STYLE.search(line):
                         found.append('%s:%d' % (os.path.relpath(path, ROOT), number))
+    assert found == []
+
+
+PRIVATE = re.compile(r'(?<![A-Za-z0-9_])((%s)__[a-z0-9_]+)' % '|'.join(ROLES))
+
+
+def playbook_defines(path):
+    """Names a playbook defines itself: registered, set as facts or given as vars, in any of its plays."""
+    names = set()
+    for play in load(path) or []:
+        if not isinstance(play, dict):
+            continue
+        names.update((play.get('vars') or {}) if isinstance(play.get('vars'), dict) else ())
+        for key in ('pre_tasks', 'tasks', 'post_tasks', 'handlers'):
+            for task in play.get(key) or []:
+                names.update(name for name, dummy in task_defines(task, path))
+    return names
+
+
+def test_no_role_or_playbook_reads_another_roles_private_variables():
+    """A role's <role>__ names are its own: another role or a playbook reads its documented facts instead
+    (PUBLIC_FACTS). A playbook may use a name of that shape it defines itself (hcloud.yml's hcloud__nodes)."""
+    found = []
+    for path in sorted(glob.glob(os.path.join(ROOT, 'roles', '**', '*'), recursive=True)
+                       + glob.glob(os.path.join(ROOT, 'playbooks', '*.yml'))):
+        if not os.path.isfile(path) or not path.endswith(('.yml', '.yaml', '.j2')):
+            continue
+        rel = os.path.relpath(path, ROOT)
+        own = rel.split(os.sep)[1] if rel.startswith('roles' + os.sep) else None
+        mine = playbook_defines(path) if own is None else set()
+        with open(path) as handle:
+            for number, line in enumerate(handle, 1):
+                for match in PRIVATE.finditer(line):
+                    if match.group(2) != own and match.group(1) not in mine:
+                        found.append('%s:%d %s' % (rel, number, match.group(1)))
     assert found == []
