@@ -29,15 +29,15 @@ progress() {  # progress LOG: the scenario step, play or test a molecule log las
 # Ansible fatal not ignored, molecule's CRITICAL, make's Error), each cut to 300 characters; the last 8
 # lines when none is found. Printed after the table, so that the end of a CI log names the cause.
 why() {
-    sed 's/\x1b\[[0-9;]*m//g' "$1" | awk '
+    local found
+    found=$(sed 's/\x1b\[[0-9;]*m//g' "$1" | awk '
         function flush() { if (fatal != "") print fatal; fatal = "" }
         /^\.\.\.ignoring/ { fatal = ""; next }
         /^fatal: .*FAILED!/ { flush(); fatal = $0; next }
         /^(FAILED|ERROR) |CRITICAL|^make(\[[0-9]+\])?: \*\*\*/ { flush(); print; next }
         NF { flush() }
-        END { flush() }' | cut -c1-300 | head -n 12 >"$1.why"
-    if [[ -s $1.why ]]; then cat "$1.why"; else tail -n 8 "$1" | cut -c1-300; fi
-    rm -f "$1.why"
+        END { flush() }' | cut -c1-300 | head -n 12)
+    if [[ -n $found ]]; then printf '%s\n' "$found"; else tail -n 8 "$1" | cut -c1-300; fi
 }
 
 run_group() {  # run_group STAGE... : side by side, at most $jobs at a time, in order; sets rc
