@@ -70,6 +70,19 @@ def run_site(*extra, inventories=()):
     return subprocess.run(cmd, cwd=project, env=env, text=True, capture_output=True, check=False, timeout=900)
 
 
+def freeze(*nodes):
+    """Take lab nodes down with `docker pause`: every process frozen, the address kept, and neither Ansible nor
+    the other nodes can reach them. A lab node stopped with `docker stop` comes back from `docker start` with
+    whatever address is free on the lab network (Docker keeps none on a network without a user subnet); the
+    other nodes' fence then rightly drops it, and two managers whose addresses changed never find quorum again,
+    which a server keeping its address through a reboot never sees. thaw() brings them back."""
+    subprocess.run(["docker", "pause"] + list(nodes), check=True, capture_output=True)
+
+
+def thaw(*nodes):
+    subprocess.run(["docker", "unpause"] + list(nodes), check=True, capture_output=True)
+
+
 def node_run(node, script, check=True, shell="sh"):
     """Run a shell script inside a lab node (docker exec from the controller).
 

@@ -10,7 +10,7 @@ it started.
 import json
 
 import testinfra
-from labtest import LAB, run_site, wait_for
+from labtest import LAB, freeze, run_site, thaw, wait_for
 
 testinfra_hosts = ["local://"]
 controller = testinfra.get_host("local://")
@@ -44,10 +44,7 @@ def worker_ready():
 
 def test_unreachable_host_stops_the_run_before_any_change():
     before = membership()
-    # Frozen with docker pause, not stopped: a lab node started again after docker stop gets whatever address is
-    # free on the lab network (Docker keeps none there), and the managers' fence then rightly drops it; a real host
-    # keeps its address. Frozen, it cannot be reached either.
-    controller.check_output("docker pause %s" % WORKER)
+    freeze(WORKER)
     try:
         result = run_site()
         out = result.stdout + result.stderr
@@ -69,6 +66,6 @@ def test_unreachable_host_stops_the_run_before_any_change():
         assert membership() == before
     finally:
         # Always, also when an assertion above failed: the scenario must end as it started.
-        controller.run("docker unpause %s" % WORKER)
+        thaw(WORKER)
         wait_for(worker_ready, timeout=240, interval=3, what="%s Ready again once resumed" % WORKER)
     assert membership() == before

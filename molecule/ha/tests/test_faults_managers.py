@@ -1,6 +1,6 @@
 """The fault catalogue's manager faults, on the 3-manager, 1-worker lab (see molecule/default/tests/test_faults.py).
 
-1. One of three managers stopped (frozen with docker pause, see halt()): the swarm still takes writes; the audit writes its report, flags the lost
+1. One of three managers stopped (frozen with docker pause, labtest.freeze): the swarm still takes writes; the audit writes its report, flags the lost
    manager (unreachable to Ansible, unreachable to the other managers, its node down) and says that quorum
    holds with 2 of 3; site.yml names the host, changes nothing, and stops.
 2. Two of three managers stopped: the audit writes its report and flags quorum lost; site.yml stops the same
@@ -16,11 +16,9 @@ import subprocess
 import tempfile
 
 import pytest
-import testinfra
-from labtest import agent_findings, gauge, node_run, run_audit_playbook, run_site, wait_agent, wait_for
+from labtest import agent_findings, freeze, gauge, node_run, run_audit_playbook, run_site, thaw, wait_agent, wait_for
 
 testinfra_hosts = ["local://"]
-controller = testinfra.get_host("local://")
 LAB = "mol-ha"
 M1, M2, M3, W1 = LAB + "-manager-1", LAB + "-manager-2", LAB + "-manager-3", LAB + "-worker-1"
 EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", tempfile.gettempdir())
@@ -101,21 +99,9 @@ def tmp(tmp_path_factory):
     open(MARK, "w").close()
 
 
-def halt(*nodes):
-    """Stop the nodes as a power cut would, with `docker pause`: every process frozen, the address kept. A lab node
-    stopped with `docker stop` comes back from `docker start` with whatever address is free on the lab network
-    (Docker keeps none on a network without a user subnet); two managers whose addresses changed are dropped by
-    the other's fence and never find quorum again, which a server keeping its address through a reboot never sees."""
-    controller.check_output("docker pause %s" % " ".join(nodes))
-
-
-def resume(*nodes):
-    controller.check_output("docker unpause %s" % " ".join(nodes))
-
-
 def test_one_of_three_managers_stopped(tmp):
     base = set(key(f) for f in audit(tmp)[1]["findings"])
-    halt(M3)
+    freeze(M3)
     try:
         wait_for(lambda: managers_table(M1).get(M3, {}).get("ManagerStatus") == "Unreachable", timeout=120,
                  what="%s unreachable to the other managers" % M3)
@@ -138,14 +124,14 @@ def test_one_of_three_managers_stopped(tmp):
         before = site_refuses("one of three managers stopped", [M3])
         assert managers_table(M1).keys() == before.keys()
     finally:
-        resume(M3)
+        thaw(M3)
         wait_for(reachable_everywhere, timeout=240, what="%s back and reachable" % M3)
 
 
 def test_two_of_three_managers_stopped_quorum_lost(tmp):
     base = set(key(f) for f in audit(tmp)[1]["findings"])
     ids_before = sorted(managers_table(M1))
-    halt(M2, M3)
+    freeze(M2, M3)
     try:
         # As in the first test: audit once manager-1 has noticed (no leader, or both others unreachable).
         # The audit reads the swarm in its first call per node, sooner than Raft may notice the loss.
@@ -167,7 +153,7 @@ def test_two_of_three_managers_stopped_quorum_lost(tmp):
                    "quorum 0 and quorum_lost")
         site_refuses("two of three managers stopped", [M2, M3])
     finally:
-        resume(M2, M3)
+        thaw(M2, M3)
         wait_for(reachable_everywhere, timeout=300, what="the managers back and quorum restored")
     assert sorted(managers_table(M1)) == ids_before, "nothing may be demoted or removed"
     wait_agent(M1, lambda m: gauge(m, "quorum") == 1 and not {"quorum_lost", "manager_unreachable"} & set(
